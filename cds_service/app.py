@@ -1,0 +1,190 @@
+"""The HTTP layer: routes, limits, CORS, trust, and errors as OperationOutcomes."""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import metrics
+from ._logging import configure_logging, get_logger
+from .pipeline import CdsService
+from .protocol import Issue, ServiceError, decode_json, operation_outcome
+from .settings import AuthMode, Settings
+
+_log = get_logger(__name__)
+
+# Verifies the Authorization header for the exact URL called; raises on a bad token.
+Authenticator = Callable[[str | None, str], Any]
+
+_UNAUTHORIZED = orjson.dumps(operation_outcome([Issue("authentication required", "login")]))
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _outcome(status: int, diagnostics: str, code: str) -> Response:
+    return _json(operation_outcome([Issue(diagnostics, code)]), status)
+
+
+class _TooLarge(ServiceError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, [Issue(f"request body is larger than {limit} bytes", "too-costly")])
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(
+    service: CdsService,
+    *,
+    authenticator: Authenticator | None = None,
+    ready_check: Callable[[], bool] | None = None,
+    on_shutdown: Callable[[], None] | None = None,
+) -> FastAPI:
+    """Build the app around a ready ``CdsService``; ``authenticator`` None means auth is off."""
+    settings: Settings = service.settings
+    auth_off = authenticator is None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if auth_off:
+            _log.warning(
+                "auth.off",
+                detail="CDS_AUTH_MODE=off: requests are not authenticated; development only",
+            )
+        # Start-up objects live for the whole process: keep the cyclic GC from rescanning them.
+        gc.collect()
+        gc.freeze()
+        yield
+        if on_shutdown is not None:
+            on_shutdown()
+
+    app = FastAPI(
+        title="Magnesium safety CDS Hooks service",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.effective_cors_origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type"],
+        max_age=600,
+    )
+
+    def authenticate(request: Request) -> Response | None:
+        if authenticator is None:
+            return None
+        try:
+            authenticator(
+                request.headers.get("authorization"), settings.public_base_url + request.url.path
+            )
+        except Exception:  # the verifier logs the reason; the client gets no detail
+            return Response(
+                _UNAUTHORIZED,
+                status_code=401,
+                media_type="application/json",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return None
+
+    @app.exception_handler(ServiceError)
+    async def service_error(_: Request, exc: ServiceError) -> Response:
+        return _json(exc.outcome(), exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
+        return _outcome(exc.status_code, str(exc.detail), code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
+        return _outcome(400, "invalid request", "invalid")
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> Response:
+        _log.error("request.failed", error=type(exc).__name__)
+        return _outcome(500, "internal error", "exception")
+
+    @app.get("/cds-services")
+    async def discovery(request: Request) -> Response:
+        if denied := authenticate(request):
+            return denied
+        return _json(service.discovery)
+
+    @app.post("/cds-services/{service_id}")
+    async def hook(service_id: str, request: Request) -> Response:
+        if denied := authenticate(request):
+            return denied
+        started = time.perf_counter()
+        status = 200
+        try:
+            body = await _read_body(request, settings.max_body_bytes)
+            payload = decode_json(body, max_depth=settings.max_json_depth)
+            result = await run_in_threadpool(service.hook, service_id, payload)
+            return _json(result.response)
+        except ServiceError as exc:
+            status = exc.status
+            raise
+        finally:
+            if service_id in service.discovery_ids:
+                metrics.REQUEST_LATENCY.labels(service_id).observe(time.perf_counter() - started)
+                metrics.RESPONSES.labels(service_id, str(status)).inc()
+
+    @app.post("/cds-services/{service_id}/feedback")
+    async def feedback(service_id: str, request: Request) -> Response:
+        if denied := authenticate(request):
+            return denied
+        body = await _read_body(request, settings.max_body_bytes)
+        payload = decode_json(body, max_depth=settings.max_json_depth)
+        return _json(await run_in_threadpool(service.feedback, service_id, payload))
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return _json({"status": "ok"})
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        ready = ready_check() if ready_check else True
+        body: dict[str, Any] = {
+            "status": "ready" if ready else "not-ready",
+            "content": str(service.content.directory),
+            "auth": settings.effective_auth_mode.value if not auth_off else AuthMode.OFF.value,
+        }
+        if auth_off:
+            body["warning"] = "authentication is off: development only"
+        return _json(body, 200 if ready else 503)
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+__all__ = ["Authenticator", "configure_logging", "create_app"]

@@ -1,0 +1,192 @@
+"""Observations → normalised lab results, compared in the unit family they were reported in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..content import Content, Threshold
+from ._time import parse_fhir_datetime
+
+UCUM = "http://unitsofmeasure.org"
+_USABLE_STATUSES = frozenset({"final", "amended", "corrected"})
+_LOW_COMPARATORS = frozenset({"<", "<="})
+
+
+@dataclass(frozen=True, slots=True)
+class LabResult:
+    """One usable result: the reported value and unit, and its canonical equivalents."""
+
+    analyte: str
+    value: float
+    unit: str
+    comparator: str | None
+    canonical: float
+    canonical_unit: str
+    family: str
+    mg_per_dl: float | None
+    effective: datetime
+    status: str
+    code: str
+    resource_id: str | None
+
+    @property
+    def shown(self) -> str:
+        """The value as reported, e.g. "<0.4 mmol/L"."""
+        return f"{self.comparator or ''}{format_number(self.value)} {self.unit}"
+
+    @property
+    def shown_with_equivalent(self) -> str:
+        if self.unit.lower() == self.canonical_unit.lower():
+            return self.shown
+        return f"{self.shown} ({format_number(round(self.canonical, 2))} {self.canonical_unit})"
+
+    @property
+    def day(self) -> str:
+        return self.effective.date().isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedResult:
+    """A result of a relevant code that could not be used, and why (no patient data)."""
+
+    analyte: str
+    code: str
+    reason: str
+    unit: str | None = None
+    resource_id: str | None = None
+
+
+def format_number(value: float) -> str:
+    return f"{value:g}" if abs(value) >= 0.001 else f"{value:.4f}"
+
+
+def is_below(result: LabResult, threshold: Threshold) -> bool:
+    """True when the result is below the threshold, compared in the result's own unit family.
+
+    A mass result is compared with the mg/dL twin and a molar result with the mmol/L value, so
+    a value printed exactly at a threshold is never moved across it by conversion rounding. A
+    ``<``/``<=`` comparator means "at most"; a ``>``/``>=`` value is never read as low.
+    """
+    if result.comparator in (">", ">="):
+        return False
+    if result.family == "mass" and threshold.mg_per_dl is not None and result.mg_per_dl is not None:
+        value, limit = result.mg_per_dl, threshold.mg_per_dl
+    else:
+        value, limit = result.canonical, threshold.mmol_per_l
+    if result.comparator == "<":
+        return value <= limit
+    return value < limit
+
+
+def _unit_of(quantity: Mapping[str, Any]) -> str | None:
+    code = quantity.get("code")
+    if quantity.get("system") == UCUM and isinstance(code, str) and code:
+        return code
+    unit = quantity.get("unit")
+    if isinstance(unit, str) and unit:
+        return unit
+    return code if isinstance(code, str) and code else None
+
+
+def _analyte_of(resource: Mapping[str, Any], content: Content) -> tuple[str, str] | None:
+    code = resource.get("code")
+    if not isinstance(code, dict):
+        return None
+    codings = code.get("coding")
+    if not isinstance(codings, list):
+        return None
+    for coding in codings:
+        if isinstance(coding, dict):
+            key = (coding.get("system"), coding.get("code"))
+            analyte = content.analyte_by_code.get(key)  # type: ignore[arg-type]
+            if analyte:
+                return analyte, str(key[1])
+    return None
+
+
+def _effective(resource: Mapping[str, Any]) -> datetime | None:
+    when = parse_fhir_datetime(resource.get("effectiveDateTime"))
+    if when is None:
+        period = resource.get("effectivePeriod")
+        if isinstance(period, dict):
+            when = parse_fhir_datetime(period.get("start")) or parse_fhir_datetime(
+                period.get("end")
+            )
+    return (
+        when
+        or parse_fhir_datetime(resource.get("effectiveInstant"))
+        or parse_fhir_datetime(resource.get("issued"))
+    )
+
+
+def read_observation(
+    resource: Mapping[str, Any], content: Content
+) -> LabResult | SkippedResult | None:
+    """Decode only what the rules need; None when the Observation is not in any value set."""
+    found = _analyte_of(resource, content)
+    if found is None:
+        return None
+    analyte, code = found
+    resource_id = resource.get("id") if isinstance(resource.get("id"), str) else None
+    status = resource.get("status")
+    usable = _USABLE_STATUSES | (
+        {"preliminary"} if content.settings.accept_preliminary_results else set()
+    )
+    if status not in usable:
+        return SkippedResult(analyte, code, f"status {status!r}", resource_id=resource_id)
+    quantity = resource.get("valueQuantity")
+    value = quantity.get("value") if isinstance(quantity, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return SkippedResult(analyte, code, "no numeric valueQuantity", resource_id=resource_id)
+    assert isinstance(quantity, dict)
+    unit = _unit_of(quantity)
+    spec = content.units[analyte].get(unit.strip().lower()) if unit else None
+    if spec is None or unit is None:
+        return SkippedResult(analyte, code, "unrecognised unit", unit, resource_id)
+    effective = _effective(resource)
+    if effective is None:
+        return SkippedResult(analyte, code, "no effective date", unit, resource_id)
+    comparator = quantity.get("comparator")
+    if comparator not in ("<", "<=", ">", ">="):
+        comparator = None
+    number = float(value)
+    return LabResult(
+        analyte=analyte,
+        value=number,
+        unit=unit,
+        comparator=comparator,
+        canonical=number * spec.multiply / spec.divide,
+        canonical_unit=content.analytes[analyte].canonical_unit,
+        family=spec.family,
+        mg_per_dl=number / spec.mg_per_dl_divide if spec.family == "mass" else None,
+        effective=effective,
+        status=str(status),
+        code=code,
+        resource_id=resource_id,
+    )
+
+
+def read_labs(
+    observations: Iterable[Mapping[str, Any]], content: Content
+) -> tuple[dict[str, list[LabResult]], list[SkippedResult]]:
+    """Usable results per analyte, newest first, and the skipped ones."""
+    by_analyte: dict[str, list[LabResult]] = {}
+    skipped: list[SkippedResult] = []
+    seen: set[str] = set()
+    for resource in observations:
+        resource_id = resource.get("id")
+        if isinstance(resource_id, str):
+            if resource_id in seen:
+                continue
+            seen.add(resource_id)
+        read = read_observation(resource, content)
+        if isinstance(read, LabResult):
+            by_analyte.setdefault(read.analyte, []).append(read)
+        elif read is not None:
+            skipped.append(read)
+    for results in by_analyte.values():
+        results.sort(key=lambda result: result.effective, reverse=True)
+    return by_analyte, skipped

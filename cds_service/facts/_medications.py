@@ -1,0 +1,199 @@
+"""Medication resources → medications classified by ingredient."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from ..content import MedicationIndex
+from ._time import parse_fhir_datetime
+
+RXNORM_OID = "urn:oid:2.16.840.1.113883.6.88"
+_IGNORED_STATUSES = frozenset({"stopped", "completed", "entered-in-error", "cancelled", "revoked"})
+
+
+@dataclass(frozen=True, slots=True)
+class MedicationFact:
+    """A medication the patient takes or is being ordered, with the classes it belongs to."""
+
+    display: str
+    classes: frozenset[str]
+    matched_by: tuple[str, ...]
+    status: str
+    origin: Literal["active", "draft"]
+    being_ordered: bool
+    authored_on: datetime | None
+    resource_type: str
+    resource_id: str | None
+
+
+def _codings(concept: object) -> list[Mapping[str, Any]]:
+    if not isinstance(concept, dict):
+        return []
+    codings = concept.get("coding")
+    return [c for c in codings if isinstance(c, dict)] if isinstance(codings, list) else []
+
+
+def _texts(concept: object) -> list[str]:
+    texts = [c["display"] for c in _codings(concept) if isinstance(c.get("display"), str)]
+    if isinstance(concept, dict) and isinstance(concept.get("text"), str):
+        texts.append(concept["text"])
+    return texts
+
+
+class _Classifier:
+    """Collects classes from every route the contract allows, remembering which one matched."""
+
+    def __init__(self, index: MedicationIndex) -> None:
+        self.index = index
+        self.classes: set[str] = set()
+        self.matched_by: list[str] = []
+
+    def add_codings(self, concept: object, where: str) -> None:
+        for coding in _codings(concept):
+            system, code = coding.get("system"), coding.get("code")
+            if system not in (self.index.rxnorm_system, RXNORM_OID) or not isinstance(code, str):
+                continue
+            if found := self.index.class_by_ingredient_code.get(code):
+                self.classes |= found
+                self.matched_by.append(f"RxNorm ingredient {code}{where}")
+            if found := self.index.class_by_product_code.get(code):
+                self.classes |= found
+                self.matched_by.append(f"RxNorm product {code}{where}")
+
+    def add_names(self, texts: Iterable[str]) -> None:
+        for text in texts:
+            for match in self.index.name_pattern.finditer(text):
+                name = match.group(1).lower()
+                found = self.index.class_by_matched_name[name]
+                if not found <= self.classes:
+                    self.classes |= found
+                    self.matched_by.append(f"name '{match.group(1)}'")
+
+    def add_medication(self, medication: Mapping[str, Any]) -> None:
+        self.add_codings(medication.get("code"), " (Medication.code)")
+        texts = _texts(medication.get("code"))
+        ingredients = medication.get("ingredient")
+        for ingredient in ingredients if isinstance(ingredients, list) else []:
+            if not isinstance(ingredient, dict):
+                continue
+            item = ingredient.get("itemCodeableConcept")
+            self.add_codings(item, " (Medication ingredient)")
+            texts += _texts(item)
+            reference = ingredient.get("itemReference")
+            if isinstance(reference, dict) and isinstance(reference.get("display"), str):
+                texts.append(reference["display"])
+        self.add_names(texts)
+
+
+def _referenced_medication(
+    resource: Mapping[str, Any], medications: Mapping[str, Mapping[str, Any]]
+) -> Mapping[str, Any] | None:
+    reference = resource.get("medicationReference")
+    ref = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(ref, str):
+        return None
+    if ref.startswith("#"):
+        contained = resource.get("contained")
+        for item in contained if isinstance(contained, list) else []:
+            if isinstance(item, dict) and item.get("id") == ref[1:]:
+                return item
+        return None
+    parts = ref.rstrip("/").split("/")
+    return medications.get("/".join(parts[-2:])) if len(parts) >= 2 else None
+
+
+def _display(resource: Mapping[str, Any], medication: Mapping[str, Any] | None) -> str:
+    candidates = _texts(resource.get("medicationCodeableConcept"))[::-1]
+    if medication is not None:
+        candidates += _texts(medication.get("code"))[::-1]
+    reference = resource.get("medicationReference")
+    if isinstance(reference, dict) and isinstance(reference.get("display"), str):
+        candidates.append(reference["display"])
+    return next((text for text in candidates if text.strip()), "unnamed medication")
+
+
+def classify(
+    resource: Mapping[str, Any],
+    index: MedicationIndex,
+    medications: Mapping[str, Mapping[str, Any]],
+) -> tuple[frozenset[str], tuple[str, ...], str]:
+    """Classes, how they matched, and the display text of a MedicationRequest/Statement."""
+    classifier = _Classifier(index)
+    concept = resource.get("medicationCodeableConcept")
+    classifier.add_codings(concept, "")
+    medication = _referenced_medication(resource, medications)
+    if medication is not None:
+        classifier.add_medication(medication)
+    names = _texts(concept)
+    reference = resource.get("medicationReference")
+    if isinstance(reference, dict) and isinstance(reference.get("display"), str):
+        names.append(reference["display"])
+    classifier.add_names(names)
+    return (
+        frozenset(classifier.classes),
+        tuple(classifier.matched_by),
+        _display(resource, medication),
+    )
+
+
+def _started(resource: Mapping[str, Any]) -> datetime | None:
+    if resource.get("resourceType") == "MedicationStatement":
+        period = resource.get("effectivePeriod")
+        if isinstance(period, dict):
+            return parse_fhir_datetime(period.get("start"))
+        return parse_fhir_datetime(resource.get("effectiveDateTime"))
+    return parse_fhir_datetime(resource.get("authoredOn"))
+
+
+def read_medications(
+    resources: Iterable[Mapping[str, Any]],
+    *,
+    origin: Literal["active", "draft"],
+    index: MedicationIndex,
+    medications: Mapping[str, Mapping[str, Any]],
+    active_statuses: frozenset[str],
+    selected: frozenset[str] | None = None,
+) -> list[MedicationFact]:
+    """Active medications (by status) or draft orders; ``selected`` None means all are ordered."""
+    facts: list[MedicationFact] = []
+    seen: set[tuple[str, str]] = set()
+    for resource in resources:
+        resource_type = resource.get("resourceType")
+        if resource_type not in ("MedicationRequest", "MedicationStatement"):
+            continue
+        status = resource.get("status")
+        status = status if isinstance(status, str) else "unknown"
+        if origin == "active" and status not in active_statuses:
+            continue
+        if origin == "draft" and status in _IGNORED_STATUSES:
+            continue
+        resource_id = resource.get("id") if isinstance(resource.get("id"), str) else None
+        if resource_id is not None:
+            if (resource_type, resource_id) in seen:
+                continue
+            seen.add((resource_type, resource_id))
+        classes, matched_by, display = classify(resource, index, medications)
+        being_ordered = origin == "draft" and (
+            selected is None
+            or (
+                resource_id is not None
+                and (f"{resource_type}/{resource_id}" in selected or resource_id in selected)
+            )
+        )
+        facts.append(
+            MedicationFact(
+                display=display,
+                classes=classes,
+                matched_by=matched_by,
+                status=status,
+                origin=origin,
+                being_ordered=being_ordered,
+                authored_on=_started(resource),
+                resource_type=str(resource_type),
+                resource_id=resource_id,
+            )
+        )
+    return facts

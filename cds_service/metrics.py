@@ -1,0 +1,52 @@
+"""Prometheus metrics, one registry for the process (multi-worker: each worker exposes its own)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+REQUEST_LATENCY = Histogram(
+    "cds_request_seconds",
+    "Hook request latency by service",
+    ["service"],
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    registry=REGISTRY,
+)
+RESPONSES = Counter(
+    "cds_responses_total",
+    "Hook responses by service and HTTP status",
+    ["service", "status"],
+    registry=REGISTRY,
+)
+CARDS = Counter(
+    "cds_cards_total",
+    "Cards returned by topic and indicator",
+    ["topic", "indicator"],
+    registry=REGISTRY,
+)
+CARDS_SNOOZED = Counter(
+    "cds_cards_snoozed_total", "Cards withheld by snooze", ["topic"], registry=REGISTRY
+)
+PREFETCH = Counter(
+    "cds_prefetch_total",
+    "Prefetch keys by outcome (hit, null, miss)",
+    ["key", "outcome"],
+    registry=REGISTRY,
+)
+FHIR_FALLBACK = Counter(
+    "cds_fhir_fallback_total",
+    "FHIR server fetches by outcome (ok, failed, timeout)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+FEEDBACK = Counter(
+    "cds_feedback_total", "Feedback items stored by outcome", ["outcome"], registry=REGISTRY
+)
+AUTH_FAILURES = Counter("cds_auth_failures_total", "Rejected tokens", registry=REGISTRY)
+UNRECOGNISED_UNITS = Counter(
+    "cds_unrecognised_units_total",
+    "Lab results skipped for an unrecognised unit",
+    ["analyte"],
+    registry=REGISTRY,
+)

@@ -21,6 +21,7 @@ from ._logging import configure_logging, get_logger
 from .pipeline import CdsService
 from .protocol import Issue, ServiceError, decode_json, operation_outcome
 from .settings import AuthMode, Settings
+from .trust import AuthenticationFailed
 
 _log = get_logger(__name__)
 
@@ -97,20 +98,23 @@ def create_app(
         max_age=600,
     )
 
-    def authenticate(request: Request) -> Response | None:
+    async def authenticate(request: Request) -> Response | None:
         if authenticator is None:
             return None
+        audience = settings.public_base_url + request.url.path
         try:
-            authenticator(
-                request.headers.get("authorization"), settings.public_base_url + request.url.path
-            )
-        except Exception:  # the verifier logs the reason; the client gets no detail
+            # A jku key-set fetch can block: keep it off the event loop.
+            await run_in_threadpool(authenticator, request.headers.get("authorization"), audience)
+        except AuthenticationFailed:  # the verifier logs the reason; the client gets no detail
             return Response(
                 _UNAUTHORIZED,
                 status_code=401,
                 media_type="application/json",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        except Exception as exc:  # e.g. the replay cache's database is down: not the client's fault
+            _log.error("auth.unavailable", error=type(exc).__name__)
+            return _outcome(503, "token verification is unavailable", "transient")
         return None
 
     @app.exception_handler(ServiceError)
@@ -133,13 +137,13 @@ def create_app(
 
     @app.get("/cds-services")
     async def discovery(request: Request) -> Response:
-        if denied := authenticate(request):
+        if denied := await authenticate(request):
             return denied
         return _json(service.discovery)
 
     @app.post("/cds-services/{service_id}")
     async def hook(service_id: str, request: Request) -> Response:
-        if denied := authenticate(request):
+        if denied := await authenticate(request):
             return denied
         started = time.perf_counter()
         status = 200
@@ -158,7 +162,7 @@ def create_app(
 
     @app.post("/cds-services/{service_id}/feedback")
     async def feedback(service_id: str, request: Request) -> Response:
-        if denied := authenticate(request):
+        if denied := await authenticate(request):
             return denied
         body = await _read_body(request, settings.max_body_bytes)
         payload = decode_json(body, max_depth=settings.max_json_depth)

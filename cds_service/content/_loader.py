@@ -38,6 +38,38 @@ TOPIC_CODES = (
     "mg-declining",
 )
 
+# What each topic file must provide: the indicators its rule can emit, the context notes it may add
+# and the mechanisms it names. Checked at load so a site cannot delete text a rule still needs.
+TOPIC_REQUIREMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "hypomagnesemia": (
+        ("critical", "warning", "info"),
+        (
+            "kidney",
+            "egfr_low",
+            "on_cni",
+            "cni_persistent",
+            "ppi",
+            "diuretic",
+            "other_wasting",
+            "digoxin",
+        ),
+        (),
+    ),
+    "mg-digoxin": (("warning",), ("kidney",), ()),
+    "mg-refractory-hypokalemia": (("critical", "warning"), ("on_cni",), ()),
+    "mg-refractory-hypocalcemia": (("warning",), ("on_cni",), ()),
+    "antacid-tacrolimus": (("warning", "info"), (), ()),
+    "antacid-mycophenolate": (("warning", "info"), (), ()),
+    "mg-supplement-spacing": (("info",), (), ()),
+    "mg-monitoring-gap": (("warning", "info"), (), ()),
+    "mg-wasting-comedication": (
+        ("warning", "info"),
+        (),
+        ("ppi", "loop_diuretic", "thiazide", "other_mg_wasting", "mtor_inhibitor"),
+    ),
+    "mg-declining": (("info",), (), ()),
+}
+
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
@@ -140,9 +172,11 @@ def _index_medications(meds: Medications) -> MedicationIndex:
         for code, names in meds.products.items()
     }
     # Longest names first so "magnesium hydroxide" wins over a shorter overlapping name.
+    # Word boundaries: a hyphen separates words, so hyphen-joined combination names
+    # ("aluminum hydroxide-magnesium hydroxide") match each ingredient.
     alternatives = sorted(matched, key=len, reverse=True)
     pattern = re.compile(
-        r"(?<![\w-])(" + "|".join(re.escape(name) for name in alternatives) + r")(?![\w-])",
+        r"(?<!\w)(" + "|".join(re.escape(name) for name in alternatives) + r")(?!\w)",
         re.IGNORECASE,
     )
     return MedicationIndex(
@@ -161,6 +195,15 @@ def _load_topic(path: Path) -> CompiledTopic:
     topic = _validate(Topic, path, _read_yaml(path))
     if topic.code != path.stem:
         raise ContentError(f"{path}: code: '{topic.code}' must match the file name '{path.stem}'")
+    indicators, notes, mechanisms = TOPIC_REQUIREMENTS.get(topic.code, ((), (), ()))
+    for field, needed, present in (
+        ("summary", indicators, topic.summary),
+        ("notes", notes, topic.notes),
+        ("mechanisms", mechanisms, topic.mechanisms),
+    ):
+        missing = [key for key in needed if key not in present]
+        if missing:
+            raise ContentError(f"{path}: {field}: missing {missing} (the rule uses them)")
     return CompiledTopic(
         topic=topic,
         summaries={

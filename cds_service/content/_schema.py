@@ -66,6 +66,10 @@ class Thresholds(_Strict):
     def _tiers_ordered(self) -> Thresholds:
         if not self.mg_critical.mmol_per_l < self.mg_low.mmol_per_l:
             raise ValueError("mg_critical must be below mg_low")
+        # Mass results are tiered on the mg/dL twins, so they must be ordered the same way.
+        critical_mg, low_mg = self.mg_critical.mg_per_dl, self.mg_low.mg_per_dl
+        if critical_mg is not None and low_mg is not None and not critical_mg < low_mg:
+            raise ValueError("mg_critical must be below mg_low (mg_per_dl)")
         if not self.k_critical.mmol_per_l < self.k_low.mmol_per_l:
             raise ValueError("k_critical must be below k_low")
         return self

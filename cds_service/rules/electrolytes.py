@@ -118,10 +118,13 @@ def refractory_hypocalcemia(facts: Facts, config: RuleConfig) -> Outcome:
         table.append(row(ionized, config))
     elif (corrected := facts.corrected_calcium) is not None:
         total = corrected.calcium
-        if total.family == "mass":
-            low = corrected.corrected_mg_per_dl < (thresholds.ca_total_low.mg_per_dl or 0)
+        # Compared in the Ca's own unit family (the mmol/L value when no mg/dL twin is set),
+        # rounded so that a correction landing exactly on the line is not read as below it.
+        limit_mg = thresholds.ca_total_low.mg_per_dl
+        if total.family == "mass" and limit_mg is not None:
+            low = round(corrected.corrected_mg_per_dl, 9) < limit_mg
         else:
-            low = corrected.corrected_mmol_per_l < thresholds.ca_total_low.mmol_per_l
+            low = round(corrected.corrected_mmol_per_l, 9) < thresholds.ca_total_low.mmol_per_l
         if total.comparator in (">", ">="):
             low = False
         if not low:

@@ -46,7 +46,11 @@ def _kidney_context(
     if kidney is None:
         return {}, [], []
     notes = ["kidney"]
-    if kidney.comparator not in (">", ">=") and kidney.egfr < config.thresholds.egfr_iv_cap:
+    cap = config.thresholds.egfr_iv_cap
+    # As for lab thresholds: "<30" is below 30, ">20" is never read as low.
+    if kidney.comparator not in (">", ">=") and (
+        kidney.egfr < cap or (kidney.comparator == "<" and kidney.egfr <= cap)
+    ):
         notes.append("egfr_low")
     derived = (
         []
@@ -242,10 +246,12 @@ def mg_declining(facts: Facts, config: RuleConfig) -> Outcome:
         start_value, end_value = first.value, last.value
     else:
         start_value, end_value = first.canonical, last.canonical
+    if start_value <= 0:
+        return Outcome(topic, f"first Mg of the trend {first.shown} is not a usable baseline")
     fall = (start_value - end_value) / start_value
     # Rounded so that a fall printed as exactly 20% is read as 20%, not 19.9999%.
     if round(fall, 9) < config.thresholds.mg_decline_fraction:
-        return Outcome(topic, f"Mg changed {fall:+.0%} across the trend window")
+        return Outcome(topic, f"Mg changed {-fall:+.0%} across the trend window")
     values = {
         "cni": class_names(cni, ("tacrolimus", "cyclosporine"), config),
         "first_mg": first.shown,

@@ -1,0 +1,195 @@
+"""Structured JSON logging for the whole process, with redaction as a last line of defence."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+
+REDACTED = "[REDACTED]"
+
+# Only a per-process secret: a hash that outlives a restart needs CDS_PATIENT_HASH_KEY.
+_PROCESS_HASH_KEY = secrets.token_bytes(32)
+_PATIENT_HASH_CHARS = 16
+
+# Compared after lower-casing and dropping "_" and "-", so patientId, patient_id and
+# patient-id are one name. Exact names, not substrings: "patient_hash" must stay visible.
+_SENSITIVE_NAMES = frozenset({"patientid", "patienthashkey", "bearer"})
+_SENSITIVE_SUFFIXES = ("token", "authorization", "jwt", "secret", "password", "apikey")
+
+_B64URL = r"[A-Za-z0-9_-]"
+# Candidate JWS anywhere in a string; confirmed by decoding the header segment.
+_JWT_CANDIDATE = re.compile(rf"(?<!{_B64URL}){_B64URL}{{2,}}\.{_B64URL}+\.{_B64URL}*")
+# A whole value of three long base64url segments is treated as a token even if its
+# header does not decode: truncated or re-encoded tokens still should not be logged.
+_JWT_SHAPED = re.compile(rf"{_B64URL}{{16,}}\.{_B64URL}{{16,}}\.{_B64URL}{{16,}}")
+
+_HANDLER_MARK = "_cds_service_json_handler"
+_UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+def _is_sensitive_key(key: object) -> bool:
+    if not isinstance(key, str):
+        return False
+    name = key.lower().replace("_", "").replace("-", "")
+    return name in _SENSITIVE_NAMES or name.endswith(_SENSITIVE_SUFFIXES)
+
+
+def _decodes_to_json_object(segment: str) -> bool:
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        return isinstance(json.loads(raw), dict)
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _scrub_match(match: re.Match[str]) -> str:
+    token = match.group(0)
+    return REDACTED if _decodes_to_json_object(token.split(".", 1)[0]) else token
+
+
+def _scrub_text(text: str) -> str:
+    if _JWT_SHAPED.fullmatch(text):
+        return REDACTED
+    if "." not in text:
+        return text
+    return _JWT_CANDIDATE.sub(_scrub_match, text)
+
+
+def _scrub(value: object) -> object:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return _scrub_text(value)
+    if isinstance(value, Mapping):
+        return {
+            key: REDACTED if _is_sensitive_key(key) else _scrub(item) for key, item in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_scrub(item) for item in value]
+    # Anything else is rendered with str() later; scrub that text now.
+    return _scrub_text(str(value))
+
+
+def redact_sensitive(
+    _logger: object, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Structlog processor: blank credential/patient-id fields and anything shaped like a JWT."""
+    for key in list(event_dict):
+        if _is_sensitive_key(key):
+            event_dict[key] = REDACTED
+        else:
+            event_dict[key] = _scrub(event_dict[key])
+    return event_dict
+
+
+def _shared_processors() -> list[structlog.types.Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+    ]
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at emit time, so captured or replaced streams work."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _json_handler() -> logging.Handler:
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*_shared_processors(), redact_sensitive],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.JSONRenderer(),
+        ],
+    )
+    handler = _StderrHandler()
+    handler.setFormatter(formatter)
+    setattr(handler, _HANDLER_MARK, True)
+    return handler
+
+
+def _parse_level(level: str) -> int:
+    value = logging.getLevelName(level.strip().upper())
+    if not isinstance(value, int):
+        raise ValueError(f"unknown log level {level!r}")
+    return value
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """JSON lines on stderr for structlog and stdlib (uvicorn) alike; calling again replaces."""
+    numeric_level = _parse_level(level)
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+        root.removeHandler(handler)
+    root.addHandler(_json_handler())
+    root.setLevel(numeric_level)
+    # uvicorn installs its own plain-text handlers; route its records through ours instead.
+    for name in _UVICORN_LOGGERS:
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_shared_processors(),
+            redact_sensitive,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    """A named logger; configures the JSON defaults first so nothing ever logs unredacted."""
+    if not structlog.is_configured():
+        configure_logging()
+    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
+    return logger
+
+
+_empty_key_warned = False
+
+
+def _warn_empty_key_once() -> None:
+    global _empty_key_warned
+    if not _empty_key_warned:
+        _empty_key_warned = True
+        get_logger(__name__).warning(
+            "logging.patient_hash_key_missing",
+            detail="CDS_PATIENT_HASH_KEY is empty: patient hashes use a per-process key "
+            "and cannot be correlated across restarts or workers",
+        )
+
+
+def patient_hash(key: str, patient_id: str) -> str:
+    """Keyed HMAC-SHA256 of a patient id (16 hex chars); never an unkeyed hash of the id."""
+    if key:
+        secret = key.encode()
+    else:
+        _warn_empty_key_once()
+        secret = _PROCESS_HASH_KEY
+    digest = hmac.new(secret, patient_id.encode(), hashlib.sha256).hexdigest()
+    return digest[:_PATIENT_HASH_CHARS]
+
+
+__all__ = ["REDACTED", "configure_logging", "get_logger", "patient_hash", "redact_sensitive"]

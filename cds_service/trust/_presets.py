@@ -1,0 +1,71 @@
+"""Predefined clients a trust file can name with ``preset:``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+SANDBOX_ISS = "https://sandbox.cds-hooks.org"
+SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
+# The public half of the key in the cds-hooks/sandbox repository (keys/jwk-keypair.json,
+# served at SANDBOX_JKU). Its private half is published in the same repository.
+SANDBOX_JWKS: Mapping[str, Any] = MappingProxyType(
+    {
+        "keys": [
+            {
+                "kty": "EC",
+                "use": "sig",
+                "crv": "P-384",
+                "kid": "44823f3d-0b01-4a6c-a80e-b9d3e8a7226f",
+                "x": "dw_JGR8nB2I6XveNxUOl2qk699ZPLM2nYI5STSdiEl9avAkrm3CkfYMbrrjr8laB",
+                "y": "Sm3mLE-n1zYNla_aiE3cb3nZsL51RbC7ysw3q8aJLxGm-hx79RPMYpITDjp7kgzy",
+                "alg": "ES384",
+            }
+        ]
+    }
+)
+SANDBOX_WARNING = (
+    "cds-hooks-sandbox trust preset: the sandbox's private key is public; development only"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    """A client template. ``placeholder`` presets must have ``iss`` and ``jku`` set per site."""
+
+    iss: str
+    algorithms: tuple[str, ...]
+    jku: tuple[str, ...] = ()
+    jwks: Mapping[str, Any] | None = None
+    warning: str | None = None
+    placeholder: bool = False
+
+
+PRESETS: Mapping[str, Preset] = MappingProxyType(
+    {
+        "cds-hooks-sandbox": Preset(
+            iss=SANDBOX_ISS,
+            algorithms=("ES384",),
+            jku=(SANDBOX_JKU,),
+            jwks=SANDBOX_JWKS,
+            warning=SANDBOX_WARNING,
+        ),
+        # Epic signs with RS384 and names its key set in the token's jku, under the
+        # organisation's interconnect base URL; the health system supplies both values.
+        "epic-example": Preset(
+            iss="https://epic.example.invalid/interconnect-fhir-oauth/api/FHIR/R4",
+            algorithms=("RS384",),
+            jku=("https://epic.example.invalid/interconnect-fhir-oauth/.well-known/jwks.json",),
+            placeholder=True,
+        ),
+        # Oracle Health (Cerner) signs with ES384 or RS384 and publishes its keys at a jku.
+        "oracle-health-example": Preset(
+            iss="https://oracle-health.example.invalid/r4/tenant-id",
+            algorithms=("ES384", "RS384"),
+            jku=("https://oracle-health.example.invalid/.well-known/jwks.json",),
+            placeholder=True,
+        ),
+    }
+)

@@ -101,7 +101,8 @@ def _referenced_medication(
             if isinstance(item, dict) and item.get("id") == ref[1:]:
                 return item
         return None
-    parts = ref.rstrip("/").split("/")
+    # "Medication/x", an absolute URL, or a versioned ".../Medication/x/_history/2"
+    parts = ref.rstrip("/").split("/_history/")[0].split("/")
     return medications.get("/".join(parts[-2:])) if len(parts) >= 2 else None
 
 

@@ -155,7 +155,7 @@ def test_contained_reference_to_a_missing_id_is_not_guessed() -> None:
 
 @pytest.mark.parametrize(
     "reference",
-    ["Medication/abc", "https://fhir.example.org/r4/Medication/abc"],
+    ["Medication/abc", "https://fhir.example.org/r4/Medication/abc", "Medication/abc/_history/2"],
 )
 def test_referenced_medication_from_the_medications_map(reference: str) -> None:
     resource = med_request(medication_reference=reference)

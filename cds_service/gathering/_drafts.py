@@ -1,0 +1,57 @@
+"""context.draftOrders → the draft resources, tolerating what real clients send."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Drafts:
+    resources: list[dict[str, Any]]
+    notes: tuple[str, ...]
+
+
+def _entry_resources(entries: list[Any]) -> tuple[list[dict[str, Any]], int]:
+    # An array item may be a Bundle entry or (some older clients) the resource itself.
+    resources: list[dict[str, Any]] = []
+    skipped = 0
+    for item in entries:
+        resource = item.get("resource", item) if isinstance(item, dict) else None
+        if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+            resources.append(resource)
+        else:
+            skipped += 1
+    return resources, skipped
+
+
+def _flatten(value: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    entries: Any
+    if value is None:
+        return [], []
+    if isinstance(value, list):
+        entries = value
+    elif isinstance(value, dict) and value.get("resourceType") in ("Bundle", None):
+        # The sandbox sends Bundles without ``type``; an empty one may have no ``entry``.
+        entries = value.get("entry")
+        if entries is None:
+            return [], []
+        if not isinstance(entries, list):
+            return [], ["draftOrders.entry is not an array: ignored"]
+    elif isinstance(value, dict) and isinstance(value.get("resourceType"), str):
+        return [value], []
+    else:
+        return [], ["draftOrders is not a Bundle: ignored"]
+    resources, skipped = _entry_resources(entries)
+    notes = [f"draftOrders: skipped {skipped} entries without a resource"] if skipped else []
+    return resources, notes
+
+
+def draft_orders(context: Mapping[str, Any], cap: int) -> Drafts:
+    """The draft resources, passed through untouched, keeping the newest (last) ``cap``."""
+    resources, notes = _flatten(context.get("draftOrders"))
+    if len(resources) > cap:
+        resources = resources[-cap:]
+        notes.append(f"draftOrders capped at {cap}")
+    return Drafts(resources, tuple(notes))

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from ._logging import configure_logging, get_logger
 from .app import Authenticator, create_app
 from .content import Content, load_content
+from .demo import demo_enabled, mount_demo
 from .gathering import RequestsFhirClient
 from .pipeline import CdsService
 from .settings import AuthMode, Settings
@@ -56,9 +57,12 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
 
 def build_app(settings: Settings | None = None) -> FastAPI:
     runtime = build_runtime(settings)
-    return create_app(
+    app = create_app(
         runtime.service,
         authenticator=runtime.authenticator,
         ready_check=runtime.store.ping,
         on_shutdown=runtime.store.close,
     )
+    if demo_enabled(auth_off=runtime.authenticator is None):
+        mount_demo(app)
+    return app

@@ -113,6 +113,18 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.host, args.port)
+
+
+def _load_fixtures(args: argparse.Namespace) -> int:
+    from .demo import load_fixtures
+
+    return load_fixtures(args.fhir)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cds-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -138,6 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("text", "json"), default="text")
     report.add_argument("--since", help="only cards and feedback since this ISO date")
     report.set_defaults(run=_report)
+
+    demo = commands.add_parser(
+        "demo", help="auth off + demo FHIR test double at /demo/fhir, for the CDS Hooks sandbox"
+    )
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.set_defaults(run=_demo)
+
+    load = commands.add_parser("load-fixtures", help="PUT the demo patients into a FHIR server")
+    load.add_argument("--fhir", required=True, help="the FHIR server's base URL")
+    load.set_defaults(run=_load_fixtures)
     return parser
 
 

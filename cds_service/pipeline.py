@@ -185,6 +185,7 @@ class CdsService:
                 patient_hash=result.patient_hash,
                 order_key=order_key(finding),
                 created_at=now,
+                suggestion_labels=tuple(s["label"] for s in card.get("suggestions", ())),
             )
             for card, finding in zip(result.evaluation.cards, result.evaluation.shown, strict=True)
         ]

@@ -17,6 +17,7 @@ from .rules import Finding, Row, Suggestion
 TOPIC_SYSTEM = "urn:cds-service:topic"
 SUMMARY_LIMIT = 139
 _SPACES = re.compile(r"\s+")
+_BLANK_RUNS = re.compile(r"\n{3,}")
 _log = get_logger(__name__)
 
 UuidFactory = Callable[[], str]
@@ -40,8 +41,15 @@ def _template_values(finding: Finding, topic: CompiledTopic) -> dict[str, Any]:
     if isinstance(mechanism_key, str) and mechanism_key in topic.topic.mechanisms:
         values.update(topic.topic.mechanisms[mechanism_key].model_dump())
     values["results_table"] = results_table(finding.rows)
-    values["notes"] = [topic.notes[key].render(values).strip() for key in finding.notes]
+    notes = [topic.notes[key].render(values).strip() for key in finding.notes]
+    values["notes"] = notes
+    values["context"] = "**Context**\n\n" + "\n".join(f"- {n}" for n in notes) if notes else ""
     return values
+
+
+def _tidy_markdown(text: str) -> str:
+    """Content templates may leave runs of blank lines; Markdown needs at most one."""
+    return _BLANK_RUNS.sub("\n\n", "\n".join(line.rstrip() for line in text.splitlines())).strip()
 
 
 def _summary(text: str, topic: str) -> str:
@@ -145,7 +153,7 @@ def render_card(
     try:
         values = _template_values(finding, topic)
         summary = _summary(topic.summaries[finding.indicator].render(values), finding.topic)
-        detail = topic.detail.render(values).strip()
+        detail = _tidy_markdown(topic.detail.render(values))
     except (TemplateError, KeyError) as exc:
         _log.error("card.render_failed", topic=finding.topic, error=type(exc).__name__)
         summary = f"{topic.topic.display} ({finding.indicator}): see details"

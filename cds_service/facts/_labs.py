@@ -149,6 +149,12 @@ def read_observation(
     effective = _effective(resource)
     if effective is None:
         return SkippedResult(analyte, code, "no effective date", unit, resource_id)
+    # Normalise on the UCUM code, but show the unit the lab printed ("mEq/L", not "meq/L").
+    printed = quantity.get("unit")
+    same_unit = (
+        isinstance(printed, str) and content.units[analyte].get(printed.strip().lower()) == spec
+    )
+    shown_unit = printed.strip() if same_unit and isinstance(printed, str) else unit
     comparator = quantity.get("comparator")
     if comparator not in ("<", "<=", ">", ">="):
         comparator = None
@@ -156,7 +162,7 @@ def read_observation(
     return LabResult(
         analyte=analyte,
         value=number,
-        unit=unit,
+        unit=shown_unit,
         comparator=comparator,
         canonical=number * spec.multiply / spec.divide,
         canonical_unit=content.analytes[analyte].canonical_unit,

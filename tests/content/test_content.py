@@ -262,7 +262,7 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 MG_CRITICAL = "mg_critical:    {mmol_per_l: 0.50, mg_per_dl: 1.2}"
-DETAIL_HYPO = '{% if indicator == "critical" -%}'
+DETAIL_HYPO = '{% if indicator == "critical" %}'
 
 
 # (id, breaker(cards dir), file the message must name, words the message must contain)

@@ -1,0 +1,338 @@
+"""Run the benchmark: ``python -m bench.run [--quick] [--sizes 10,200,1000,10000] [--out FILE]``.
+
+Measures, for patient-view requests of several sizes:
+(a) in-process evaluation (decode body → hook → encode response) p50/p99,
+(e) the floor: ``orjson.loads`` of the same body, and the ratio to it,
+(b) HTTP p50/p99 against a real ``cds-service serve``: sequential, and at concurrency 8 (wrk),
+    with 1 and 2 workers, (c) throughput, (d) peak memory (VmHWM of the server processes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import http.client
+import os
+import platform
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .patients import NOW, patient_view_request
+
+REPO = Path(__file__).resolve().parent.parent
+WRK_SCRIPT = Path(__file__).resolve().parent / "post.lua"
+
+
+def _percentiles(samples_ns: list[int]) -> dict[str, float]:
+    ordered = sorted(samples_ns)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6  # noqa: E731
+    return {
+        "p50_ms": round(pick(0.50), 4),
+        "p99_ms": round(pick(0.99), 4),
+        "mean_ms": round(statistics.fmean(ordered) / 1e6, 4),
+    }
+
+
+def _time(fn: Callable[[], object], iterations: int) -> list[int]:
+    for _ in range(min(20, iterations)):
+        fn()
+    samples = []
+    for _ in range(iterations):
+        start = time.perf_counter_ns()
+        fn()
+        samples.append(time.perf_counter_ns() - start)
+    return samples
+
+
+def in_process(size: int, iterations: int, database_url: str) -> dict[str, Any]:
+    from cds_service.content import load_content
+    from cds_service.gathering import RequestsFhirClient
+    from cds_service.pipeline import CdsService
+    from cds_service.settings import Settings
+    from cds_service.store import Store
+
+    settings = Settings(_env_file=None, database_url=database_url)  # type: ignore[call-arg]
+    store = Store.open(database_url)
+    service = CdsService(
+        settings=settings,
+        content=load_content(settings.cards_dir),
+        store=store,
+        fhir_client=RequestsFhirClient(),
+        clock=lambda: NOW,
+    )
+    body = orjson.dumps(patient_view_request(size))
+
+    def evaluate() -> bytes:
+        return orjson.dumps(service.hook("mg-patient-view", orjson.loads(body)).response)
+
+    cards = orjson.loads(evaluate())["cards"]
+    gc.collect()
+    gc.freeze()
+    evaluation = _percentiles(_time(evaluate, iterations))
+    floor = _percentiles(_time(lambda: orjson.loads(body), iterations))
+    store.close()
+    return {
+        "observations": size,
+        "body_bytes": len(body),
+        "cards": [c["source"]["topic"]["code"] for c in cards],
+        "evaluate": evaluation,
+        "orjson_loads": floor,
+        "ratio_to_orjson_loads": round(evaluation["p50_ms"] / floor["p50_ms"], 2),
+        "us_per_observation": round(evaluation["p50_ms"] * 1000 / size, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _process_tree(pid: int) -> list[int]:
+    pids = [pid]
+    for child in subprocess.run(
+        ["pgrep", "-P", str(pid)], capture_output=True, text=True
+    ).stdout.split():
+        pids += _process_tree(int(child))
+    return pids
+
+
+def _vm_hwm_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class Server:
+    """A real ``cds-service serve`` process on a free loopback port."""
+
+    def __init__(self, workers: int, database_url: str) -> None:
+        self.port = _free_port()
+        env = {
+            **os.environ,
+            "CDS_DATABASE_URL": database_url,
+            "CDS_LOG_LEVEL": "WARNING",
+            "CDS_AUTH_MODE": "off",
+            "CDS_DEMO_FHIR": "0",
+        }
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cds_service.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("server did not start")
+
+    def peak_memory_mb(self) -> float:
+        return round(max(_vm_hwm_mb(pid) for pid in _process_tree(self.process.pid)), 1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def sequential(port: int, body: bytes, requests: int) -> dict[str, float]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Content-Type": "application/json"}
+
+    def call() -> None:
+        conn.request("POST", "/cds-services/mg-patient-view", body, headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}")
+
+    return _percentiles(_time(call, requests))
+
+
+def concurrent(port: int, body_file: Path, seconds: int, connections: int) -> dict[str, Any]:
+    """wrk with a fixed connection count; falls back to nothing when wrk is missing."""
+    if shutil.which("wrk") is None:
+        return {"skipped": "wrk is not installed (apt-get install wrk)"}
+    result = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "-s",
+            str(WRK_SCRIPT),
+            "--latency",
+            f"http://127.0.0.1:{port}/cds-services/mg-patient-view",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BENCH_BODY": str(body_file)},
+        check=True,
+    )
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("JSON "))
+    raw = orjson.loads(line[5:])
+    return {
+        "connections": connections,
+        "p50_ms": raw["p50"] / 1000,
+        "p99_ms": raw["p99"] / 1000,
+        "requests_per_s": round(raw["requests"] / (raw["duration_us"] / 1e6), 1),
+        "non_2xx_or_errors": raw["errors"],
+    }
+
+
+def over_http(
+    sizes: list[int], workers: list[int], requests: int, seconds: int, database_dir: Path
+) -> list[dict[str, Any]]:
+    rows = []
+    for worker_count in workers:
+        server = Server(worker_count, f"sqlite:///{database_dir}/http-{worker_count}.sqlite3")
+        try:
+            for size in sizes:
+                body = orjson.dumps(patient_view_request(size))
+                body_file = database_dir / f"body-{size}.json"
+                body_file.write_bytes(body)
+                rows.append(
+                    {
+                        "workers": worker_count,
+                        "observations": size,
+                        "sequential": sequential(server.port, body, requests),
+                        "concurrency_8": concurrent(server.port, body_file, seconds, 8),
+                    }
+                )
+            rows[-1]["server_peak_rss_mb"] = server.peak_memory_mb()
+        finally:
+            server.stop()
+    return rows
+
+
+def _table(result: dict[str, Any]) -> str:
+    lines = [
+        "In-process (decode → evaluate → encode), patient-view with 30 MedicationRequests:",
+        "",
+        "| Observations | body | p50 ms | p99 ms | orjson.loads p50 ms | ratio | µs/obs |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in result["in_process"]:
+        lines.append(
+            f"| {row['observations']:,} | {row['body_bytes'] / 1024:,.0f} KiB "
+            f"| {row['evaluate']['p50_ms']:.3f} | {row['evaluate']['p99_ms']:.3f} "
+            f"| {row['orjson_loads']['p50_ms']:.3f} | {row['ratio_to_orjson_loads']:.2f}× "
+            f"| {row['us_per_observation']:.2f} |"
+        )
+    if result["http"]:
+        lines += [
+            "",
+            "Over HTTP (`cds-service serve`, loopback; concurrency 8 with wrk):",
+            "",
+            "| workers | Observations | seq p50 ms | seq p99 ms "
+            "| c8 p50 ms | c8 p99 ms | c8 req/s |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in result["http"]:
+            c8 = row["concurrency_8"]
+            c8_cells = (
+                f"{c8['p50_ms']:.2f} | {c8['p99_ms']:.2f} | {c8['requests_per_s']:,.0f}"
+                if "p50_ms" in c8
+                else "n/a | n/a | n/a"
+            )
+            lines.append(
+                f"| {row['workers']} | {row['observations']:,} | {row['sequential']['p50_ms']:.2f} "
+                f"| {row['sequential']['p99_ms']:.2f} | {c8_cells} |"
+            )
+        peaks = [
+            f"{r['workers']} worker(s): {r['server_peak_rss_mb']} MiB"
+            for r in result["http"]
+            if "server_peak_rss_mb" in r
+        ]
+        lines += ["", "Server peak RSS (largest process): " + "; ".join(peaks)]
+    lines += ["", f"Machine: {result['machine']}"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="10,200,1000,10000")
+    parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--http-sizes", default="200", help="sizes to measure over HTTP")
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per measurement")
+    parser.add_argument("--no-http", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run (CI)")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "latest.json")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    iterations, seconds = args.iterations, args.seconds
+    if args.quick:
+        sizes, iterations, seconds = [10, 200], 20, 1
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_dir = Path(tmp)
+        result: dict[str, Any] = {
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+            f"{platform.python_implementation()} {platform.python_version()}, "
+            f"{platform.platform()}",
+            "in_process": [
+                in_process(
+                    size,
+                    iterations if size < 10000 else max(iterations // 5, 10),
+                    f"sqlite:///{tmp_dir}/inproc.sqlite3",
+                )
+                for size in sizes
+            ],
+            "http": []
+            if args.no_http
+            else over_http(
+                [int(s) for s in args.http_sizes.split(",")],
+                [int(w) for w in args.workers.split(",")],
+                100 if args.quick else 1000,
+                seconds,
+                tmp_dir,
+            ),
+        }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    print(_table(result))
+    print(f"\nJSON: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,133 @@
+"""Engines for SQLite and PostgreSQL, and the few places where the two dialects differ."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+from sqlalchemy.sql.dml import Insert
+
+# Long enough to ride out another worker's batch or checkpoint; short enough to fail a request.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_WRITE_OPTION = "cds_write"
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """An engine plus what the store needs to know about its dialect."""
+
+    engine: Engine
+    dialect: str
+    # An in-memory SQLite database is one shared connection, so access is serialised.
+    lock: threading.Lock | None
+
+    def write(self) -> AbstractContextManager[Connection]:
+        return _transaction(self, write=True)
+
+    def read(self) -> AbstractContextManager[Connection]:
+        return _transaction(self, write=False)
+
+    def insert_ignoring(self, table: Table, keys: Sequence[str]) -> Insert:
+        """INSERT that skips rows whose ``keys`` already exist (``ON CONFLICT DO NOTHING``)."""
+        if self.dialect == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+
+
+@contextmanager
+def _transaction(database: Database, *, write: bool) -> Iterator[Connection]:
+    guard: AbstractContextManager[Any] = database.lock or nullcontext()
+    with guard, database.engine.connect() as connection:
+        connection = connection.execution_options(**{_WRITE_OPTION: write})
+        with connection.begin():
+            yield connection
+
+
+def normalise_url(url: str) -> URL:
+    parsed = make_url(url)
+    if parsed.drivername in {"postgres", "postgresql"}:
+        # psycopg 3 is the driver we ship; bare postgresql:// would look for psycopg2.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in {"sqlite", "postgresql"}:
+        raise ValueError(
+            f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql"
+        )
+    return parsed
+
+
+def _is_memory(url: URL) -> bool:
+    database = url.database or ""
+    return database in {"", ":memory:"} or "mode=memory" in database
+
+
+def connect(url: str) -> Database:
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        engine = create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        return Database(engine, "postgresql", None)
+    if _is_memory(parsed):
+        engine = create_engine(
+            parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+        _install_sqlite_hooks(engine, memory=True)
+        return Database(engine, "sqlite", threading.Lock())
+    Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        parsed,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    )
+    _install_sqlite_hooks(engine, memory=False)
+    return Database(engine, "sqlite", None)
+
+
+def _ensure_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch the file to WAL (a lasting setting) unless another connection already did.
+
+    The switch needs an exclusive lock and SQLite reports BUSY at once, without the busy
+    handler, while another process holds any lock: so retry until the busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def _install_sqlite_hooks(engine: Engine, *, memory: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _entry: ConnectionPoolEntry) -> None:
+        # pysqlite's own transaction handling defers BEGIN and cannot take the write lock
+        # up front; we emit BEGIN ourselves (SQLAlchemy's documented recipe).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            if not memory:
+                _ensure_wal(cursor)
+            cursor.execute("PRAGMA synchronous = FULL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # A deferred transaction that reads and then writes can fail with SQLITE_BUSY at once,
+        # whatever the busy timeout; IMMEDIATE takes the write lock first and waits for it.
+        write = bool(connection.get_execution_options().get(_WRITE_OPTION, True))
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

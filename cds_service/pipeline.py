@@ -15,7 +15,7 @@ from .alerting import is_snoozed
 from .content import Content
 from .engine import Engine, Evaluation, Suppressor
 from .feedback import parse_feedback
-from .gathering import FhirClient, GatheredData, gather
+from .gathering import FhirClient, GatheredData, NetworkRequired, gather
 from .protocol import (
     SERVICES,
     HookRequest,
@@ -43,6 +43,10 @@ def order_key(finding: Finding) -> str | None:
         return None
     joined = "\n".join(sorted(finding.order_ids))
     return hashlib.sha256(joined.encode()).hexdigest()[:32]
+
+
+class BlockingWorkRequired(Exception):
+    """An ``inline`` call would block on I/O (the FHIR server or the database)."""
 
 
 class UnknownService(ServiceError):
@@ -90,7 +94,13 @@ class CdsService:
             if topic.topic.snooze_hours
         }
 
-    def gather(self, request: HookRequest) -> GatheredData:
+    def gather(self, request: HookRequest, *, inline: bool = False) -> GatheredData:
+        try:
+            return self._gather(request, inline)
+        except NetworkRequired:
+            raise BlockingWorkRequired from None
+
+    def _gather(self, request: HookRequest, inline: bool) -> GatheredData:
         s = self.settings
         return gather(
             request,
@@ -100,10 +110,15 @@ class CdsService:
             page_cap=s.fhir_page_cap,
             max_entries=s.max_prefetch_entries,
             max_draft_orders=s.max_draft_orders,
+            offline=inline,
         )
 
-    def evaluate(self, request: HookRequest, service_id: str, now: datetime) -> HookResult:
-        data = self.gather(request)
+    def evaluate(
+        self, request: HookRequest, service_id: str, now: datetime, *, inline: bool = False
+    ) -> HookResult:
+        if inline and self._reads_store(service_id):
+            raise BlockingWorkRequired
+        data = self.gather(request, inline=inline)
         hashed = patient_hash(self.settings.patient_hash_key, request.patient_id)
         evaluation = self.engine.evaluate(
             hook=request.hook,
@@ -117,14 +132,15 @@ class CdsService:
         )
         return HookResult(request, evaluation, hashed)
 
-    def hook(self, service_id: str, payload: Any) -> HookResult:
+    def hook(self, service_id: str, payload: Any, *, inline: bool = False) -> HookResult:
+        """One hook call. ``inline``: raise ``BlockingWorkRequired`` rather than block on I/O."""
         service = SERVICES.get(service_id)
         if service is None:
             raise UnknownService(service_id)
         started = time.perf_counter()
         request = parse_hook_request(payload, expected_hook=service.hook)
         now = self.clock()
-        result = self.evaluate(request, service_id, now)
+        result = self.evaluate(request, service_id, now, inline=inline)
         self._record(service_id, result, now)
         for card in result.evaluation.cards:
             metrics.CARDS.labels(topic_of(card), card["indicator"]).inc()
@@ -142,9 +158,16 @@ class CdsService:
         )
         return result
 
+    def _reads_store(self, service_id: str) -> bool:
+        """Snooze and order-select/sign coordination read past overrides from the database."""
+        return self.store is not None and (
+            bool(self._snooze_hours) or service_id == "mg-order-sign"
+        )
+
     def _suppressor(self, service_id: str, hashed: str, now: datetime) -> Suppressor | None:
-        if self.store is None or (not self._snooze_hours and service_id != "mg-order-sign"):
+        if not self._reads_store(service_id):
             return None
+        assert self.store is not None
         store = self.store
         session = timedelta(minutes=self.content.settings.windows.order_session_minutes)
         longest = max([timedelta(hours=h) for h in self._snooze_hours.values()] + [session])

@@ -34,7 +34,6 @@ class Settings(BaseSettings):
     fhir_timeout_s: float = Field(default=2.0, gt=0, le=60)
     fhir_page_cap: int = Field(default=20, ge=1, le=1000)
     max_body_mb: float = Field(default=32, gt=0)
-    max_json_depth: int = Field(default=64, ge=8)
     max_draft_orders: int = Field(default=200, ge=1)
     max_prefetch_entries: int = Field(default=20_000, ge=1)
     log_level: str = "INFO"

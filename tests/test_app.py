@@ -197,7 +197,7 @@ def test_invalid_json_bodies_get_400(body: bytes) -> None:
 
 
 def test_deeply_nested_json_gets_400() -> None:
-    nested = "[" * 500 + "]" * 500
+    nested = "[" * 2000 + "]" * 2000
     body = '{"hook": "patient-view", "hookInstance": "x", "context": {"deep": ' + nested + "}}"
     response = make_client().post("/cds-services/mg-patient-view", content=body.encode())
     assert response.status_code == 400

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -70,6 +70,8 @@ TOPIC_REQUIREMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str,
     "mg-declining": (("info",), (), ()),
 }
 
+WORD = re.compile(r"[^\W_]+")
+
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
@@ -93,10 +95,24 @@ class MedicationIndex:
     class_by_ingredient_code: Mapping[str, frozenset[str]]
     class_by_product_code: Mapping[str, frozenset[str]]
     class_by_ingredient_name: Mapping[str, frozenset[str]]
-    name_pattern: re.Pattern[str]
-    class_by_matched_name: Mapping[str, frozenset[str]]
+    class_by_name_words: Mapping[tuple[str, ...], frozenset[str]]
+    longest_name_words: int
     groups: Mapping[str, frozenset[str]]
     displays: Mapping[str, str]
+    # Classification of a medication concept never changes for a loaded content: memoised.
+    concept_cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def match_names(self, text: str) -> list[tuple[str, frozenset[str]]]:
+        """Configured names found in a text as whole words: (the words as written, classes)."""
+        words = WORD.findall(text)
+        lowered = [word.lower() for word in words]
+        found = []
+        for start in range(len(words)):
+            for size in range(1, min(self.longest_name_words, len(words) - start) + 1):
+                classes = self.class_by_name_words.get(tuple(lowered[start : start + size]))
+                if classes:
+                    found.append((" ".join(words[start : start + size]), classes))
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,21 +187,19 @@ def _index_medications(meds: Medications) -> MedicationIndex:
         code: frozenset(cls for name in names for cls in by_name[name.lower()])
         for code, names in meds.products.items()
     }
-    # Longest names first so "magnesium hydroxide" wins over a shorter overlapping name.
-    # Word boundaries: a hyphen separates words, so hyphen-joined combination names
-    # ("aluminum hydroxide-magnesium hydroxide") match each ingredient.
-    alternatives = sorted(matched, key=len, reverse=True)
-    pattern = re.compile(
-        r"(?<!\w)(" + "|".join(re.escape(name) for name in alternatives) + r")(?!\w)",
-        re.IGNORECASE,
-    )
+    # Names are matched as whole words: a hyphen or any other non-word character separates
+    # words, so hyphen-joined combination names ("aluminum hydroxide-magnesium hydroxide") match
+    # each ingredient, and "Prografix" does not match Prograf.
+    by_words: dict[tuple[str, ...], set[str]] = {}
+    for name, classes in matched.items():
+        by_words.setdefault(tuple(WORD.findall(name)), set()).update(classes)
     return MedicationIndex(
         rxnorm_system=meds.rxnorm_system,
         class_by_ingredient_code={k: frozenset(v) for k, v in by_code.items()},
         class_by_product_code=by_product,
         class_by_ingredient_name={k: frozenset(v) for k, v in by_name.items()},
-        name_pattern=pattern,
-        class_by_matched_name={k: frozenset(v) for k, v in matched.items()},
+        class_by_name_words={k: frozenset(v) for k, v in by_words.items()},
+        longest_name_words=max(len(words) for words in by_words),
         groups={name: frozenset(members) for name, members in meds.groups.items()},
         displays={name: cls.display for name, cls in meds.classes.items()},
     )
@@ -196,14 +210,14 @@ def _load_topic(path: Path) -> CompiledTopic:
     if topic.code != path.stem:
         raise ContentError(f"{path}: code: '{topic.code}' must match the file name '{path.stem}'")
     indicators, notes, mechanisms = TOPIC_REQUIREMENTS.get(topic.code, ((), (), ()))
-    for field, needed, present in (
+    for section, needed, present in (
         ("summary", indicators, topic.summary),
         ("notes", notes, topic.notes),
         ("mechanisms", mechanisms, topic.mechanisms),
     ):
         missing = [key for key in needed if key not in present]
         if missing:
-            raise ContentError(f"{path}: {field}: missing {missing} (the rule uses them)")
+            raise ContentError(f"{path}: {section}: missing {missing} (the rule uses them)")
     return CompiledTopic(
         topic=topic,
         summaries={

@@ -5,19 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..content import Content, Threshold
 from ._time import parse_fhir_datetime
 
 UCUM = "http://unitsofmeasure.org"
 _USABLE_STATUSES = frozenset({"final", "amended", "corrected"})
+_WITH_PRELIMINARY = _USABLE_STATUSES | {"preliminary"}
 _LOW_COMPARATORS = frozenset({"<", "<="})
 
 
-@dataclass(frozen=True, slots=True)
-class LabResult:
-    """One usable result: the reported value and unit, and its canonical equivalents."""
+class LabResult(NamedTuple):
+    """One usable result: the reported value and unit, and its canonical equivalents.
+
+    A NamedTuple rather than a frozen dataclass: equally immutable, and several times cheaper to
+    build, which matters at thousands of results per request.
+    """
 
     analyte: str
     value: float
@@ -132,9 +136,7 @@ def read_observation(
     analyte, code = found
     resource_id = resource.get("id") if isinstance(resource.get("id"), str) else None
     status = resource.get("status")
-    usable = _USABLE_STATUSES | (
-        {"preliminary"} if content.settings.accept_preliminary_results else set()
-    )
+    usable = _WITH_PRELIMINARY if content.settings.accept_preliminary_results else _USABLE_STATUSES
     if status not in usable:
         return SkippedResult(analyte, code, f"status {status!r}", resource_id=resource_id)
     quantity = resource.get("valueQuantity")
@@ -152,7 +154,7 @@ def read_observation(
     # Normalise on the UCUM code, but show the unit the lab printed ("mEq/L", not "meq/L").
     printed = quantity.get("unit")
     same_unit = (
-        isinstance(printed, str) and content.units[analyte].get(printed.strip().lower()) == spec
+        isinstance(printed, str) and content.units[analyte].get(printed.strip().lower()) is spec
     )
     shown_unit = printed.strip() if same_unit and isinstance(printed, str) else unit
     comparator = quantity.get("comparator")

@@ -65,12 +65,10 @@ class _Classifier:
 
     def add_names(self, texts: Iterable[str]) -> None:
         for text in texts:
-            for match in self.index.name_pattern.finditer(text):
-                name = match.group(1).lower()
-                found = self.index.class_by_matched_name[name]
+            for name, found in self.index.match_names(text):
                 if not found <= self.classes:
                     self.classes |= found
-                    self.matched_by.append(f"name '{match.group(1)}'")
+                    self.matched_by.append(f"name '{name}'")
 
     def add_medication(self, medication: Mapping[str, Any]) -> None:
         self.add_codings(medication.get("code"), " (Medication.code)")
@@ -122,10 +120,46 @@ def classify(
     medications: Mapping[str, Mapping[str, Any]],
 ) -> tuple[frozenset[str], tuple[str, ...], str]:
     """Classes, how they matched, and the display text of a MedicationRequest/Statement."""
-    classifier = _Classifier(index)
     concept = resource.get("medicationCodeableConcept")
-    classifier.add_codings(concept, "")
     medication = _referenced_medication(resource, medications)
+    key = _concept_key(resource, concept) if medication is None else None
+    if key is not None and (cached := index.concept_cache.get(key)) is not None:
+        return cached  # type: ignore[no-any-return]
+    result = _classify(resource, concept, medication, index)
+    if key is not None:
+        if len(index.concept_cache) > _CACHE_LIMIT:
+            index.concept_cache.clear()
+        index.concept_cache[key] = result
+    return result
+
+
+_CACHE_LIMIT = 20_000
+
+
+def _concept_key(resource: Mapping[str, Any], concept: object) -> tuple[object, ...] | None:
+    """What classification reads from a resource without a Medication, as a hashable key."""
+    reference = resource.get("medicationReference")
+    ref_display = reference.get("display") if isinstance(reference, dict) else None
+    if isinstance(reference, dict) and reference.get("reference") is not None:
+        return None  # an unresolved reference: rare, not worth caching
+    codings = tuple((c.get("system"), c.get("code"), c.get("display")) for c in _codings(concept))
+    text = concept.get("text") if isinstance(concept, dict) else None
+    key = (codings, text, ref_display)
+    try:
+        hash(key)
+    except TypeError:  # a non-string code or display somewhere: classify without the cache
+        return None
+    return key
+
+
+def _classify(
+    resource: Mapping[str, Any],
+    concept: object,
+    medication: Mapping[str, Any] | None,
+    index: MedicationIndex,
+) -> tuple[frozenset[str], tuple[str, ...], str]:
+    classifier = _Classifier(index)
+    classifier.add_codings(concept, "")
     if medication is not None:
         classifier.add_medication(medication)
     names = _texts(concept)

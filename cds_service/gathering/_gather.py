@@ -321,6 +321,10 @@ def _fallback(
     )
 
 
+class NetworkRequired(Exception):
+    """Raised by an ``offline`` gather that would have to call the FHIR server."""
+
+
 def gather(
     request: HookRequest,
     templates: Mapping[str, str],
@@ -330,6 +334,7 @@ def gather(
     page_cap: int,
     max_entries: int,
     max_draft_orders: int,
+    offline: bool = False,
 ) -> GatheredData:
     """The data for every key of ``templates``, or ``DataUnavailable`` naming what is missing.
 
@@ -341,6 +346,9 @@ def gather(
     Absent keys, and referenced Medications missing from prefetch, are fetched concurrently
     under one deadline of ``timeout_s`` from the start of this call. A Medication that cannot
     be resolved only adds a note.
+
+    With ``offline`` set, a call that would need the FHIR server raises ``NetworkRequired``
+    before any request is made, so the caller can move it off the event loop.
     """
     started = time.monotonic()
     collected = _Collected()
@@ -355,6 +363,8 @@ def gather(
     for resources in collected.resources.values():
         scan.add(resources)
     scan.add(drafts.resources)
+    if offline and request.fhir_server is not None and (urls or scan.missing()):
+        raise NetworkRequired
     if request.fhir_server is None:
         _unresolved_without_server(scan.missing(), collected)
     elif urls or scan.missing():

@@ -32,12 +32,17 @@ class BackgroundWriter(Generic[T]):
         max_pending: int = 100_000,
         maintenance: Callable[[], None] | None = None,
         maintenance_every_s: float = 24 * 3600.0,
+        linger_s: float = 0.05,
     ) -> None:
         self._write = write
         self._max_batch = max_batch
         self._max_pending = max_pending
         self._maintenance = maintenance
         self._maintenance_every_s = maintenance_every_s
+        # Group commit: wait this long for more items before writing, so a busy service commits
+        # (and fsyncs) a few times a second instead of once per request. ``flush`` cuts it short.
+        self._linger_s = linger_s
+        self._flushing = 0
         self._next_maintenance = time.monotonic() + maintenance_every_s
         self._cond = threading.Condition()
         self._pending: deque[T] = deque()
@@ -58,7 +63,12 @@ class BackgroundWriter(Generic[T]):
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until every item submitted before this call is written; False on timeout."""
         with self._cond:
-            return self._cond.wait_for(self._idle, timeout_s)
+            self._flushing += 1
+            self._cond.notify_all()
+            try:
+                return self._cond.wait_for(self._idle, timeout_s)
+            finally:
+                self._flushing -= 1
 
     @property
     def busy(self) -> bool:
@@ -101,6 +111,14 @@ class BackgroundWriter(Generic[T]):
                 self._cond.wait(wait_s if self._maintenance is not None else None)
             if not self._pending:
                 return None
+            linger_until = time.monotonic() + self._linger_s
+            while (
+                len(self._pending) < self._max_batch
+                and not self._closed
+                and not self._flushing
+                and (remaining := linger_until - time.monotonic()) > 0
+            ):
+                self._cond.wait(remaining)
             count = min(len(self._pending), self._max_batch)
             batch = [self._pending.popleft() for _ in range(count)]
             self._in_flight = len(batch)

@@ -1,0 +1,45 @@
+"""The benchmark runs end to end (a quick smoke run; no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.patients import patient_view_request
+
+from .support import REPO
+
+
+def test_benchmark_patients_have_the_requested_size_and_thirty_medications() -> None:
+    request = patient_view_request(200)
+    assert request["prefetch"]["observations"]["total"] == 200
+    assert len(request["prefetch"]["medicationRequests"]["entry"]) == 30
+    codes = {
+        e["resource"]["code"]["coding"][0]["code"]
+        for e in request["prefetch"]["observations"]["entry"]
+    }
+    assert {"19123-9", "2601-3", "2823-3", "17861-6", "1751-7", "98979-8", "11253-2"} <= codes
+
+
+@pytest.mark.slow
+def test_quick_benchmark_writes_its_table_and_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| Observations |" in result.stdout
+    report = json.loads(out.read_text())
+    assert [row["observations"] for row in report["in_process"]] == [10, 200]
+    for row in report["in_process"]:
+        assert row["evaluate"]["p50_ms"] > 0 and row["ratio_to_orjson_loads"] > 0
+    assert {row["workers"] for row in report["http"]} == {1, 2}
+    assert all(row["sequential"]["p50_ms"] > 0 for row in report["http"])

@@ -59,13 +59,12 @@ def _time(fn: Callable[[], object], iterations: int) -> list[int]:
 
 
 def in_process(size: int, iterations: int, database_url: str) -> dict[str, Any]:
+    from cds_service._logging import configure_logging
     from cds_service.content import load_content
     from cds_service.gathering import RequestsFhirClient
     from cds_service.pipeline import CdsService
     from cds_service.settings import Settings
     from cds_service.store import Store
-
-    from cds_service._logging import configure_logging
 
     configure_logging(LOG_LEVEL)
     settings = Settings(_env_file=None, database_url=database_url)  # type: ignore[call-arg]

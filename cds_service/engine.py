@@ -7,10 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from . import metrics
+from ._logging import get_logger
 from .content import INDICATOR_RANK, Content
 from .facts import Facts, LabResult, MedicationFact, build_facts
 from .render import UuidFactory, render_card
 from .rules import Finding, Outcome, RuleConfig, run_rules
+
+_log = get_logger(__name__)
 
 # Decides whether a finding is withheld (snooze, order-session coordination); returns the reason.
 Suppressor = Callable[[Finding], str | None]
@@ -59,6 +63,7 @@ class Engine:
             content=self.content,
             now=now,
         )
+        _report_unusable_units(facts)
         outcomes = run_rules(facts, self.config, self.enabled)
         findings = sorted(
             (outcome.finding for outcome in outcomes if outcome.finding is not None),
@@ -78,6 +83,19 @@ class Engine:
         kwargs = {"new_uuid": new_uuid} if new_uuid else {}
         cards = [render_card(finding, self.content, patient_id, **kwargs) for finding in shown]
         return Evaluation(facts, outcomes, shown, withheld, cards, tuple(notes))
+
+
+def _report_unusable_units(facts: Facts) -> None:
+    """Results never guessed from an unknown unit: counted and logged, without patient data."""
+    for skipped in facts.skipped:
+        if skipped.reason == "unrecognised unit":
+            metrics.UNRECOGNISED_UNITS.labels(skipped.analyte).inc()
+            _log.warning(
+                "lab.unrecognised_unit",
+                analyte=skipped.analyte,
+                code=skipped.code,
+                unit=skipped.unit,
+            )
 
 
 def _lab_trace(result: LabResult) -> dict[str, Any]:

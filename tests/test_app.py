@@ -302,3 +302,13 @@ def test_metrics_count_requests_cards_and_prefetch() -> None:
     assert re.search(r'cds_cards_total{indicator="warning",topic="hypomagnesemia"} [1-9]', text)
     assert re.search(r'cds_prefetch_total{key="observations",outcome="hit"} [1-9]', text)
     assert 'cds_responses_total{service="mg-patient-view",status="200"}' in text
+
+
+def test_unrecognised_unit_is_not_used_and_is_counted() -> None:
+    client = make_client()
+    odd = magnesium(0.9, unit="mg%", obs_id="mg-odd")
+    response = client.post("/cds-services/mg-patient-view", json=hook_request(observations=[odd]))
+    assert response.json() == {"cards": []}
+    assert re.search(
+        r'cds_unrecognised_units_total{analyte="magnesium"} [1-9]', client.get("/metrics").text
+    )

@@ -34,6 +34,12 @@ _JWT_CANDIDATE = re.compile(rf"(?<!{_B64URL}){_B64URL}{{2,}}\.{_B64URL}+\.{_B64U
 # header does not decode: truncated or re-encoded tokens still should not be logged.
 _JWT_SHAPED = re.compile(rf"{_B64URL}{{16,}}\.{_B64URL}{{16,}}\.{_B64URL}{{16,}}")
 
+# Libraries that put request URLs (a FHIR search URL carries the patient id) or SQL parameters
+# into their log arguments, at any level (urllib3 logs every request line at DEBUG).
+_ARGUMENT_FREE_LOGGERS = ("urllib3", "requests", "httpx", "httpcore", "sqlalchemy")
+# One printf-style field of a logging call's message template: %s, %r, %d, %(name)s, %-8.3f, ...
+_PRINTF_FIELD = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[diouxXeEfFgGcrsa]")
+
 _HANDLER_MARK = "_cds_service_json_handler"
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
@@ -93,6 +99,25 @@ def redact_sensitive(
     return event_dict
 
 
+def _is_argument_free(name: str) -> bool:
+    return any(name == lib or name.startswith(lib + ".") for lib in _ARGUMENT_FREE_LOGGERS)
+
+
+def drop_library_arguments(
+    _logger: object, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Foreign-record processor: a URL-handling library's line keeps its message template (what
+    happened) but not its arguments (to which URL), and of an exception only its type."""
+    record = event_dict.get("_record")
+    if not isinstance(record, logging.LogRecord) or not _is_argument_free(record.name):
+        return event_dict
+    event_dict["event"] = _PRINTF_FIELD.sub(REDACTED, str(record.msg))
+    exc_info = event_dict.pop("exc_info", None)
+    if isinstance(exc_info, tuple) and exc_info and isinstance(exc_info[0], type):
+        event_dict["exception"] = exc_info[0].__name__
+    return event_dict
+
+
 def _shared_processors() -> list[structlog.types.Processor]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -114,7 +139,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 def _json_handler() -> logging.Handler:
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*_shared_processors(), redact_sensitive],
+        foreign_pre_chain=[drop_library_arguments, *_shared_processors(), redact_sensitive],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.JSONRenderer(),
@@ -192,4 +217,11 @@ def patient_hash(key: str, patient_id: str) -> str:
     return digest[:_PATIENT_HASH_CHARS]
 
 
-__all__ = ["REDACTED", "configure_logging", "get_logger", "patient_hash", "redact_sensitive"]
+__all__ = [
+    "REDACTED",
+    "configure_logging",
+    "drop_library_arguments",
+    "get_logger",
+    "patient_hash",
+    "redact_sensitive",
+]

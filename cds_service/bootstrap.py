@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,9 +32,51 @@ class Runtime:
     authenticator: Authenticator | None
 
 
+def _sqlite_file(url: str) -> Path | None:
+    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        return None
+    return Path(url.removeprefix("sqlite:///").split("?")[0])
+
+
 def _sqlite_path_ready(url: str) -> None:
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    path = _sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def embedded_hash_key(database_file: Path) -> str:
+    """The patient-hash key of an embedded (SQLite) deployment, created once beside its database.
+
+    Snooze and log correlation need every worker and every restart to hash a patient the same
+    way. The file is created atomically (first writer wins) and readable by the owner only.
+    """
+    key_file = database_file.parent / "patient-hash.key"
+    try:
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another worker may be writing it this instant
+            if key := key_file.read_text().strip():
+                return key
+            time.sleep(0.01)
+        raise SystemExit(f"{key_file} is empty: delete it or set CDS_PATIENT_HASH_KEY") from None
+    key = secrets.token_hex(32)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def _with_hash_key(settings: Settings) -> Settings:
+    if settings.patient_hash_key:
+        return settings
+    database_file = _sqlite_file(settings.database_url)
+    if database_file is None:
+        _log.warning(
+            "settings.patient_hash_key_missing",
+            detail="set CDS_PATIENT_HASH_KEY: without it each process hashes patients with its "
+            "own key, so snooze and log correlation do not work across workers or restarts",
+        )
+        return settings
+    return settings.model_copy(update={"patient_hash_key": embedded_hash_key(database_file)})
 
 
 def build_runtime(settings: Settings | None = None) -> Runtime:
@@ -40,6 +85,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     configure_logging(settings.log_level)
     content = load_content(settings.cards_dir)
     _sqlite_path_ready(settings.database_url)
+    settings = _with_hash_key(settings)
     store = Store.open(settings.database_url, retention_days=settings.audit_retention_days)
     authenticator: Authenticator | None = None
     if settings.effective_auth_mode is AuthMode.JWT:

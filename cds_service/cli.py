@@ -33,7 +33,10 @@ def _serve(args: argparse.Namespace) -> int:
 def _parse_now(value: str | None) -> datetime | None:
     if value is None:
         return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise SystemExit(f"error: {value!r} is not an ISO date or date-time") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

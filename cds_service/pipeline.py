@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from . import metrics
 from ._logging import get_logger, patient_hash
 from .alerting import is_snoozed
@@ -19,6 +21,7 @@ from .gathering import FhirClient, GatheredData, NetworkRequired, gather
 from .protocol import (
     SERVICES,
     HookRequest,
+    Issue,
     ServiceError,
     discovery_document,
     parse_hook_request,
@@ -51,8 +54,6 @@ class BlockingWorkRequired(Exception):
 
 class UnknownService(ServiceError):
     def __init__(self, service_id: str) -> None:
-        from .protocol import Issue
-
         super().__init__(404, [Issue(f"no CDS service '{service_id}'", "not-found")])
 
 
@@ -175,9 +176,7 @@ class CdsService:
 
         def suppress(finding: Finding) -> str | None:
             if not overrides:  # one query per request, only once a card is about to be shown
-                overrides.append(
-                    store.overrides_for(hashed, set(self.content.topics), now - longest)
-                )
+                overrides.append(self._recent_overrides(store, hashed, now - longest))
             hours = self._snooze_hours.get(finding.topic)
             snoozed = is_snoozed(
                 finding.topic,
@@ -192,6 +191,16 @@ class CdsService:
             return "overridden recently for this patient" if snoozed else None
 
         return suppress
+
+    def _recent_overrides(
+        self, store: Store, hashed: str, since: datetime
+    ) -> Sequence[OverrideRecord]:
+        try:
+            return store.overrides_for(hashed, set(self.content.topics), since)
+        except (SQLAlchemyError, OSError) as exc:
+            # Snoozing is a courtesy, the card is not: without the overrides, withhold nothing.
+            _log.warning("snooze.unavailable", error=type(exc).__name__)
+            return ()
 
     def _record(self, service_id: str, result: HookResult, now: datetime) -> None:
         if self.store is None or not result.evaluation.cards:
@@ -220,6 +229,11 @@ class CdsService:
         items = parse_feedback(payload)
         if self.store is None:
             raise ServiceError(503)
-        stored = self.store.store_feedback(service_id, items)
+        try:
+            stored = self.store.store_feedback(service_id, items)
+        except (SQLAlchemyError, OSError) as exc:
+            # Not stored, so not acknowledged: the client may retry (items are idempotent).
+            _log.error("feedback.unavailable", service=service_id, error=type(exc).__name__)
+            raise ServiceError(503, [Issue("feedback could not be stored", "transient")]) from None
         _log.info("feedback.stored", service=service_id, items=len(items), stored=str(stored))
         return {}

@@ -45,6 +45,7 @@ def write_cards(database: Database, records: Sequence[CardRecord]) -> None:
     cards = [_card_row(record) for record in records]
     suggestions = [row for record in records for row in _suggestion_rows(record)]
     with database.write() as connection:
+        database.lock_card_links(connection)
         connection.execute(database.insert_ignoring(card_audit, ["card_uuid"]), cards)
         if suggestions:
             keys = ["card_uuid", "suggestion_uuid"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
@@ -20,6 +20,8 @@ from sqlalchemy.sql.dml import Insert
 # Long enough to ride out another worker's batch or checkpoint; short enough to fail a request.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _WRITE_OPTION = "cds_write"
+# Any constant works; it only has to be the same in every worker (see lock_card_links).
+_PG_CARD_LINK_LOCK = 0x6364735F6C696E6B  # "cds_link"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,19 @@ class Database:
 
     def read(self) -> AbstractContextManager[Connection]:
         return _transaction(self, write=False)
+
+    def lock_card_links(self, connection: Connection) -> None:
+        """Serialise card writes with feedback for cards not yet seen, until the commit.
+
+        Feedback can reach one worker while another is still writing the card. Under
+        PostgreSQL's READ COMMITTED each side could miss the other's uncommitted row and the
+        feedback would never be linked to its card; with this lock, the later of the two sees
+        the other's rows. SQLite needs nothing: BEGIN IMMEDIATE already serialises writers.
+        """
+        if self.dialect == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_CARD_LINK_LOCK}
+            )
 
     def insert_ignoring(self, table: Table, keys: Sequence[str]) -> Insert:
         """INSERT that skips rows whose ``keys`` already exist (``ON CONFLICT DO NOTHING``)."""

@@ -79,7 +79,12 @@ def store_items(
     stored_outcomes: list[str] = []
     duplicates = unknown = 0
     with database.write() as connection:
-        known = _known_cards(connection, {item.card for item in items})
+        card_uuids = {item.card for item in items}
+        known = _known_cards(connection, card_uuids)
+        if unseen := card_uuids - known.keys():
+            # Another worker may be writing these cards right now: wait for it, look again.
+            database.lock_card_links(connection)
+            known |= _known_cards(connection, unseen)
         for item in items:
             card = known.get(item.card)
             row = _feedback_row(service_id, item, card, received_at)

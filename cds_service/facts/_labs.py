@@ -103,11 +103,13 @@ def _analyte_of(resource: Mapping[str, Any], content: Content) -> tuple[str, str
     if not isinstance(codings, list):
         return None
     for coding in codings:
-        if isinstance(coding, dict):
-            key = (coding.get("system"), coding.get("code"))
-            analyte = content.analyte_by_code.get(key)  # type: ignore[arg-type]
+        if not isinstance(coding, dict):
+            continue
+        system, code_value = coding.get("system"), coding.get("code")
+        if isinstance(system, str) and isinstance(code_value, str):
+            analyte = content.analyte_by_code.get((system, code_value))
             if analyte:
-                return analyte, str(key[1])
+                return analyte, code_value
     return None
 
 
@@ -137,7 +139,7 @@ def read_observation(
     resource_id = resource.get("id") if isinstance(resource.get("id"), str) else None
     status = resource.get("status")
     usable = _WITH_PRELIMINARY if content.settings.accept_preliminary_results else _USABLE_STATUSES
-    if status not in usable:
+    if not isinstance(status, str) or status not in usable:
         return SkippedResult(analyte, code, f"status {status!r}", resource_id=resource_id)
     quantity = resource.get("valueQuantity")
     value = quantity.get("value") if isinstance(quantity, dict) else None

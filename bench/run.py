@@ -10,7 +10,6 @@ Measures, for patient-view requests of several sizes:
 from __future__ import annotations
 
 import argparse
-import gc
 import http.client
 import os
 import platform
@@ -60,6 +59,7 @@ def _time(fn: Callable[[], object], iterations: int) -> list[int]:
 
 def in_process(size: int, iterations: int, database_url: str) -> dict[str, Any]:
     from cds_service._logging import configure_logging
+    from cds_service.app import settle_heap
     from cds_service.content import load_content
     from cds_service.gathering import RequestsFhirClient
     from cds_service.pipeline import CdsService
@@ -82,8 +82,7 @@ def in_process(size: int, iterations: int, database_url: str) -> dict[str, Any]:
         return orjson.dumps(service.hook("mg-patient-view", orjson.loads(body)).response)
 
     cards = orjson.loads(evaluate())["cards"]
-    gc.collect()
-    gc.freeze()
+    settle_heap()
     evaluation = _percentiles(_time(evaluate, iterations))
     floor = _percentiles(_time(lambda: orjson.loads(body), iterations))
     store.close()

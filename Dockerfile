@@ -8,6 +8,7 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     CDS_CARDS_DIR=/app/cards \
+    CDS_FIXTURES_DIR=/app/fixtures \
     CDS_DATABASE_URL=sqlite:////app/var/cds-service.sqlite3
 RUN useradd --create-home --uid 10001 cds
 WORKDIR /app

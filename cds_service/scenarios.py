@@ -7,6 +7,7 @@ today; tests load them unshifted and evaluate as of the anchor.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +17,10 @@ from typing import Any
 
 import orjson
 
-FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
+# The repository's fixtures/ in a checkout; an installed package (the Docker image) names it.
+FIXTURES_DIR = Path(
+    os.environ.get("CDS_FIXTURES_DIR") or Path(__file__).resolve().parent.parent / "fixtures"
+)
 SCENARIOS_DIR = FIXTURES_DIR / "scenarios"
 
 # Clinical timestamps that move with the scenario; birthDate stays so ages stay true.

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -34,31 +33,13 @@ from cds_service.settings import Settings
 from cds_service.store import Store
 from cds_service.store._schema import feedback
 
-from .store.conftest import PG_SKIP_REASON, postgres_available
-from .store.support import PG_ADMIN_URL, Clock, pg_schema_url, timestamp
+from .store.support import Clock, fresh_pg_schema, pg_schema_url, timestamp
 from .support import REPO, RefusingFhirClient, make_client, shipped_content
 
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 # -- databases ------------------------------------------------------------------------------------
-
-
-@contextmanager
-def fresh_pg_schema() -> Iterator[str]:
-    """A schema of its own for one test, dropped afterwards; skips without PostgreSQL."""
-    if not postgres_available():
-        pytest.skip(PG_SKIP_REASON)
-    import psycopg
-
-    schema = f"cds_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield schema
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @contextmanager

@@ -17,24 +17,12 @@ from urllib.parse import parse_qsl, quote
 import pytest
 import requests
 
+from cds_service.content import TOPIC_CODES
 from cds_service.demo import DemoData, DemoPatient
 
 from .support import SANDBOX_ORIGIN, demo_process, free_port
 
-TOPICS = frozenset(
-    {
-        "hypomagnesemia",
-        "mg-digoxin",
-        "mg-refractory-hypokalemia",
-        "mg-refractory-hypocalcemia",
-        "antacid-tacrolimus",
-        "antacid-mycophenolate",
-        "mg-supplement-spacing",
-        "mg-monitoring-gap",
-        "mg-wasting-comedication",
-        "mg-declining",
-    }
-)
+TOPICS = frozenset(TOPIC_CODES)
 _URI_COMPONENT_SAFE = "-_.!~*'()"  # what JavaScript's encodeURIComponent leaves as is
 BROWSER = {"Origin": SANDBOX_ORIGIN, "Accept": "application/json+fhir"}
 

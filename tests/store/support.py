@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
+
+import pytest
 
 from cds_service.feedback import FeedbackItem, parse_feedback
 from cds_service.store import CardRecord
@@ -14,6 +19,37 @@ PG_ADMIN_URL = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 PATIENT = "a1b2c3d4e5f60718"  # a keyed hash, as the pipeline passes it; never a patient id
 SYSTEM = "https://example.org/cds/override-reason"
+
+
+PG_SKIP_REASON = "PostgreSQL is not reachable at 127.0.0.1:5432 (user postgres, database test)"
+
+
+@cache
+def postgres_available() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=2):
+            return True
+    except Exception:
+        return False
+
+
+@contextmanager
+def fresh_pg_schema() -> Iterator[str]:
+    """A schema of its own for one test, dropped afterwards; skips without PostgreSQL."""
+    if not postgres_available():
+        pytest.skip(PG_SKIP_REASON)
+    import psycopg
+
+    schema = f"cds_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def pg_schema_url(schema: str) -> str:

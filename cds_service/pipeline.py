@@ -96,23 +96,20 @@ class CdsService:
         }
 
     def gather(self, request: HookRequest, *, inline: bool = False) -> GatheredData:
+        s = self.settings
         try:
-            return self._gather(request, inline)
+            return gather(
+                request,
+                self.templates,
+                client=self.fhir_client,
+                timeout_s=s.fhir_timeout_s,
+                page_cap=s.fhir_page_cap,
+                max_entries=s.max_prefetch_entries,
+                max_draft_orders=s.max_draft_orders,
+                offline=inline,
+            )
         except NetworkRequired:
             raise BlockingWorkRequired from None
-
-    def _gather(self, request: HookRequest, inline: bool) -> GatheredData:
-        s = self.settings
-        return gather(
-            request,
-            self.templates,
-            client=self.fhir_client,
-            timeout_s=s.fhir_timeout_s,
-            page_cap=s.fhir_page_cap,
-            max_entries=s.max_prefetch_entries,
-            max_draft_orders=s.max_draft_orders,
-            offline=inline,
-        )
 
     def evaluate(
         self, request: HookRequest, service_id: str, now: datetime, *, inline: bool = False

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -33,6 +32,7 @@ from cds_service.settings import Settings
 from cds_service.store import Store
 from cds_service.trust import TrustedClient, TrustVerifier
 
+from .http_support import local_http_server
 from .support import LOINC, RXNORM, UCUM, make_service
 from .trust.support import SigningKey, bearer, claims, mint, new_ec_key
 
@@ -168,16 +168,9 @@ def _handler(server: FhirServer) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def fhir_server() -> Iterator[FhirServer]:
     state = FhirServer()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
+    with local_http_server(_handler(state)) as base:
+        state.base = base
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 # --- the run ------------------------------------------------------------------------------------

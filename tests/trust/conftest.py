@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 
 import pytest
 
+from ..http_support import local_http_server
 from .support import Clock, JwksServer, SigningKey, handler_for, new_ec_key, new_rsa_key
 
 
@@ -24,16 +23,9 @@ def rsa_key() -> SigningKey:
 @pytest.fixture
 def jwks_server() -> Iterator[JwksServer]:
     state = JwksServer(base_url="")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(state))
-    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
+    with local_http_server(handler_for(state)) as base:
+        state.base_url = base
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture

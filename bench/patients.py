@@ -83,7 +83,7 @@ def _observation(rng: random.Random, index: int, patient_id: str, when: datetime
     }
 
 
-def _medication_request(index: int, patient_id: str) -> dict[str, Any]:
+def _medication_request(index: int, patient_id: str, now: datetime) -> dict[str, Any]:
     code, display = _MEDICATIONS[index % len(_MEDICATIONS)]
     return {
         "resourceType": "MedicationRequest",
@@ -95,7 +95,7 @@ def _medication_request(index: int, patient_id: str) -> dict[str, Any]:
             "text": display,
         },
         "subject": {"reference": f"Patient/{patient_id}"},
-        "authoredOn": (NOW - timedelta(days=30 + index * 11)).date().isoformat(),
+        "authoredOn": (now - timedelta(days=30 + index * 11)).date().isoformat(),
         "dosageInstruction": [
             {
                 "text": "1 tablet by mouth daily",
@@ -117,14 +117,20 @@ def _bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def patient_view_request(observations: int, medications: int = 30, seed: int = 7) -> dict[str, Any]:
-    """A patient-view request with ``observations`` results spread over two years."""
+def patient_view_request(
+    observations: int, medications: int = 30, seed: int = 7, now: datetime = NOW
+) -> dict[str, Any]:
+    """A patient-view request with ``observations`` results spread over the two years to ``now``.
+
+    The benchmark dates its patients to the moment it runs, so that a server on the real clock
+    sees the same patient (the same cards) as the in-process measurement.
+    """
     rng = random.Random(seed)
     patient_id = f"bench-{observations}"
     span = timedelta(days=730)
     step = span / max(observations, 1)
-    obs = [_observation(rng, i, patient_id, NOW - step * i) for i in range(observations)]
-    meds = [_medication_request(i, patient_id) for i in range(medications)]
+    obs = [_observation(rng, i, patient_id, now - step * i) for i in range(observations)]
+    meds = [_medication_request(i, patient_id, now) for i in range(medications)]
     return {
         "hook": "patient-view",
         "hookInstance": str(uuid.UUID(int=observations)),

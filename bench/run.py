@@ -22,12 +22,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from .patients import NOW, patient_view_request
+from .patients import patient_view_request
 
 REPO = Path(__file__).resolve().parent.parent
 # Per-request info lines are production behaviour, but printing them to a terminal would measure
@@ -57,12 +58,13 @@ def _time(fn: Callable[[], object], iterations: int) -> list[int]:
     return samples
 
 
-def in_process(size: int, iterations: int, database_url: str) -> dict[str, Any]:
+def in_process(size: int, iterations: int, database_url: str, now: datetime) -> dict[str, Any]:
     from cds_service._logging import configure_logging
     from cds_service.app import settle_heap
     from cds_service.content import load_content
     from cds_service.gathering import RequestsFhirClient
     from cds_service.pipeline import CdsService
+    from cds_service.protocol import decode_hook_body
     from cds_service.settings import Settings
     from cds_service.store import Store
 
@@ -74,12 +76,14 @@ def in_process(size: int, iterations: int, database_url: str) -> dict[str, Any]:
         content=load_content(settings.cards_dir),
         store=store,
         fhir_client=RequestsFhirClient(),
-        clock=lambda: NOW,
+        clock=lambda: now,
     )
-    body = orjson.dumps(patient_view_request(size))
+    body = orjson.dumps(patient_view_request(size, now=now))
 
     def evaluate() -> bytes:
-        return orjson.dumps(service.hook("mg-patient-view", orjson.loads(body)).response)
+        # What the HTTP route does with a body: decode once, evaluate inline, encode.
+        payload = decode_hook_body(body)
+        return orjson.dumps(service.hook("mg-patient-view", payload, inline=True).response)
 
     cards = orjson.loads(evaluate())["cards"]
     settle_heap()
@@ -222,14 +226,19 @@ def concurrent(port: int, body_file: Path, seconds: int, connections: int) -> di
 
 
 def over_http(
-    sizes: list[int], workers: list[int], requests: int, seconds: int, database_dir: Path
+    sizes: list[int],
+    workers: list[int],
+    requests: int,
+    seconds: int,
+    database_dir: Path,
+    now: datetime,
 ) -> list[dict[str, Any]]:
     rows = []
     for worker_count in workers:
         server = Server(worker_count, f"sqlite:///{database_dir}/http-{worker_count}.sqlite3")
         try:
             for size in sizes:
-                body = orjson.dumps(patient_view_request(size))
+                body = orjson.dumps(patient_view_request(size, now=now))
                 body_file = database_dir / f"body-{size}.json"
                 body_file.write_bytes(body)
                 rows.append(
@@ -307,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     iterations, seconds = args.iterations, args.seconds
     if args.quick:
         sizes, iterations, seconds = [10, 200], 20, 1
+    now = datetime.now(UTC)
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
         result: dict[str, Any] = {
@@ -318,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                     size,
                     iterations if size < 10000 else max(iterations // 5, 10),
                     f"sqlite:///{tmp_dir}/inproc.sqlite3",
+                    now,
                 )
                 for size in sizes
             ],
@@ -329,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
                 100 if args.quick else 1000,
                 seconds,
                 tmp_dir,
+                now,
             ),
         }
     args.out.parent.mkdir(parents=True, exist_ok=True)

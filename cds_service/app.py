@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import metrics
 from ._logging import configure_logging, get_logger
 from .pipeline import BlockingWorkRequired, CdsService
-from .protocol import Issue, ServiceError, decode_json, operation_outcome
+from .protocol import Issue, ServiceError, decode_hook_body, decode_json, operation_outcome
 from .settings import AuthMode, Settings
 from .trust import AuthenticationFailed, VerifiedCaller
 
@@ -175,7 +175,7 @@ def create_app(
         status = 200
         try:
             body = await _read_body(request, settings.max_body_bytes)
-            payload = decode_json(body)
+            payload = decode_hook_body(body)
             try:
                 # Pure CPU when the prefetch is complete: run it here rather than pay for a
                 # thread hand-off and GIL contention with the event loop.

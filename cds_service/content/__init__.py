@@ -8,7 +8,7 @@ from ._loader import (
     MedicationIndex,
     load_content,
 )
-from ._schema import INDICATOR_RANK, Indicator, Threshold
+from ._schema import INDICATOR_RANK, Indicator, Threshold, UnitSpec
 
 __all__ = [
     "INDICATOR_RANK",
@@ -19,5 +19,6 @@ __all__ = [
     "Indicator",
     "MedicationIndex",
     "Threshold",
+    "UnitSpec",
     "load_content",
 ]

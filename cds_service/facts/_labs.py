@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ..content import Content, Threshold
+from ..content import Content, Threshold, UnitSpec
 from ._time import parse_fhir_datetime
 
 UCUM = "http://unitsofmeasure.org"
 _USABLE_STATUSES = frozenset({"final", "amended", "corrected"})
 _WITH_PRELIMINARY = _USABLE_STATUSES | {"preliminary"}
 _LOW_COMPARATORS = frozenset({"<", "<="})
+_COMPARATORS = ("<", "<=", ">", ">=")
 
 
 class LabResult(NamedTuple):
@@ -95,7 +96,7 @@ def _unit_of(quantity: Mapping[str, Any]) -> str | None:
     return code if isinstance(code, str) and code else None
 
 
-def _analyte_of(resource: Mapping[str, Any], content: Content) -> tuple[str, str] | None:
+def _analyte_of(resource: Mapping[str, Any], analyte_by_code: _Codes) -> tuple[str, str] | None:
     code = resource.get("code")
     if not isinstance(code, dict):
         return None
@@ -107,7 +108,7 @@ def _analyte_of(resource: Mapping[str, Any], content: Content) -> tuple[str, str
             continue
         system, code_value = coding.get("system"), coding.get("code")
         if isinstance(system, str) and isinstance(code_value, str):
-            analyte = content.analyte_by_code.get((system, code_value))
+            analyte = analyte_by_code.get((system, code_value))
             if analyte:
                 return analyte, code_value
     return None
@@ -128,26 +129,54 @@ def _effective(resource: Mapping[str, Any]) -> datetime | None:
     )
 
 
+_Codes = Mapping[tuple[str, str], str]
+
+
+class _Tables(NamedTuple):
+    """What reading one Observation looks up, taken out of the content once per request."""
+
+    analyte_by_code: _Codes
+    units: Mapping[str, Mapping[str, UnitSpec]]
+    canonical_units: Mapping[str, str]
+    usable_statuses: frozenset[str]
+
+    @classmethod
+    def of(cls, content: Content) -> _Tables:
+        return cls(
+            content.analyte_by_code,
+            content.units,
+            {name: analyte.canonical_unit for name, analyte in content.analytes.items()},
+            _WITH_PRELIMINARY if content.settings.accept_preliminary_results else _USABLE_STATUSES,
+        )
+
+
 def read_observation(
     resource: Mapping[str, Any], content: Content
 ) -> LabResult | SkippedResult | None:
     """Decode only what the rules need; None when the Observation is not in any value set."""
-    found = _analyte_of(resource, content)
+    return _read(resource, _Tables.of(content))
+
+
+def _read(resource: Mapping[str, Any], tables: _Tables) -> LabResult | SkippedResult | None:
+    # The hot loop of a request (once per Observation): plain lookups, no helper objects.
+    found = _analyte_of(resource, tables.analyte_by_code)
     if found is None:
         return None
     analyte, code = found
-    resource_id = resource.get("id") if isinstance(resource.get("id"), str) else None
+    resource_id = resource.get("id")
+    if not isinstance(resource_id, str):
+        resource_id = None
     status = resource.get("status")
-    usable = _WITH_PRELIMINARY if content.settings.accept_preliminary_results else _USABLE_STATUSES
-    if not isinstance(status, str) or status not in usable:
+    if not isinstance(status, str) or status not in tables.usable_statuses:
         return SkippedResult(analyte, code, f"status {status!r}", resource_id=resource_id)
     quantity = resource.get("valueQuantity")
     value = quantity.get("value") if isinstance(quantity, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return SkippedResult(analyte, code, "no numeric valueQuantity", resource_id=resource_id)
     assert isinstance(quantity, dict)
     unit = _unit_of(quantity)
-    spec = content.units[analyte].get(unit.strip().lower()) if unit else None
+    specs = tables.units[analyte]
+    spec = specs.get(unit.strip().lower()) if unit else None
     if spec is None or unit is None:
         return SkippedResult(analyte, code, "unrecognised unit", unit, resource_id)
     effective = _effective(resource)
@@ -155,27 +184,28 @@ def read_observation(
         return SkippedResult(analyte, code, "no effective date", unit, resource_id)
     # Normalise on the UCUM code, but show the unit the lab printed ("mEq/L", not "meq/L").
     printed = quantity.get("unit")
-    same_unit = (
-        isinstance(printed, str) and content.units[analyte].get(printed.strip().lower()) is spec
-    )
-    shown_unit = printed.strip() if same_unit and isinstance(printed, str) else unit
+    if isinstance(printed, str) and (printed == unit or specs.get(printed.strip().lower()) is spec):
+        shown_unit = printed.strip()
+    else:
+        shown_unit = unit
     comparator = quantity.get("comparator")
-    if comparator not in ("<", "<=", ">", ">="):
+    if comparator not in _COMPARATORS:
         comparator = None
     number = float(value)
+    family = spec.family
     return LabResult(
-        analyte=analyte,
-        value=number,
-        unit=shown_unit,
-        comparator=comparator,
-        canonical=number * spec.multiply / spec.divide,
-        canonical_unit=content.analytes[analyte].canonical_unit,
-        family=spec.family,
-        mg_per_dl=number / spec.mg_per_dl_divide if spec.family == "mass" else None,
-        effective=effective,
-        status=str(status),
-        code=code,
-        resource_id=resource_id,
+        analyte,
+        number,
+        shown_unit,
+        comparator,
+        number * spec.multiply / spec.divide,
+        tables.canonical_units[analyte],
+        family,
+        number / spec.mg_per_dl_divide if family == "mass" else None,
+        effective,
+        status,
+        code,
+        resource_id,
     )
 
 
@@ -186,13 +216,14 @@ def read_labs(
     by_analyte: dict[str, list[LabResult]] = {}
     skipped: list[SkippedResult] = []
     seen: set[str] = set()
+    tables = _Tables.of(content)
     for resource in observations:
         resource_id = resource.get("id")
         if isinstance(resource_id, str):
             if resource_id in seen:
                 continue
             seen.add(resource_id)
-        read = read_observation(resource, content)
+        read = _read(resource, tables)
         if isinstance(read, LabResult):
             by_analyte.setdefault(read.analyte, []).append(read)
         elif read is not None:

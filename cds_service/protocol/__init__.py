@@ -1,5 +1,6 @@
 """CDS Hooks protocol: the request envelope, discovery, and client-facing errors."""
 
+from ._decode import decode_hook_body
 from .discovery import SERVICES, ServiceDefinition, discovery_document, prefetch_templates
 from .errors import BadRequest, DataUnavailable, Issue, ServiceError, operation_outcome
 from .request import (
@@ -20,6 +21,7 @@ __all__ = [
     "Issue",
     "ServiceDefinition",
     "ServiceError",
+    "decode_hook_body",
     "decode_json",
     "discovery_document",
     "operation_outcome",

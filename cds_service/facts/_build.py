@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -48,13 +48,17 @@ class Facts:
         return self.labs.get(analyte, ())
 
 
-def _resources_of(
-    resources: Mapping[str, Sequence[Mapping[str, Any]]], kind: str
-) -> Iterable[Mapping[str, Any]]:
+def _by_type(
+    resources: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> dict[str, list[Mapping[str, Any]]]:
+    """Every gathered resource under its resourceType, in order: one pass over the data."""
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
     for items in resources.values():
         for resource in items:
-            if resource.get("resourceType") == kind:
-                yield resource
+            kind = resource.get("resourceType")
+            if isinstance(kind, str):
+                grouped.setdefault(kind, []).append(resource)
+    return grouped
 
 
 def _current(results: Sequence[LabResult], now: datetime, window: timedelta) -> LabResult | None:
@@ -75,7 +79,8 @@ def build_facts(
     now: datetime,
 ) -> Facts:
     windows = content.settings.windows
-    labs, skipped = read_labs(_resources_of(resources, "Observation"), content)
+    by_type = _by_type(resources)
+    labs, skipped = read_labs(by_type.get("Observation", ()), content)
     labs = {
         analyte: [r for r in results if r.effective <= now + _CLOCK_SKEW]
         for analyte, results in labs.items()
@@ -86,7 +91,7 @@ def build_facts(
         for analyte, results in labs.items()
         if (result := _current(results, now, current_window)) is not None
     }
-    patient = next(iter(_resources_of(resources, "Patient")), None)
+    patient = next(iter(by_type.get("Patient", ())), None)
     birth_date = parse_fhir_date(patient.get("birthDate")) if patient else None
     sex = patient.get("gender") if patient and isinstance(patient.get("gender"), str) else None
     trend_start = now - timedelta(days=windows.trend_days)
@@ -106,10 +111,7 @@ def build_facts(
     index = content.medications
     active_statuses = frozenset(content.settings.active_medication_statuses)
     active = read_medications(
-        [
-            *_resources_of(resources, "MedicationRequest"),
-            *_resources_of(resources, "MedicationStatement"),
-        ],
+        [*by_type.get("MedicationRequest", ()), *by_type.get("MedicationStatement", ())],
         origin="active",
         index=index,
         medications=medications,

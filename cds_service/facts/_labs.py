@@ -158,18 +158,19 @@ def read_observation(
 
 
 def _read(resource: Mapping[str, Any], tables: _Tables) -> LabResult | SkippedResult | None:
-    # The hot loop of a request (once per Observation): plain lookups, no helper objects.
+    # Once per Observation on every request: plain lookups, no helper objects.
     found = _analyte_of(resource, tables.analyte_by_code)
     if found is None:
         return None
     analyte, code = found
-    resource_id = resource.get("id")
+    get = resource.get
+    resource_id = get("id")
     if not isinstance(resource_id, str):
         resource_id = None
-    status = resource.get("status")
+    status = get("status")
     if not isinstance(status, str) or status not in tables.usable_statuses:
         return SkippedResult(analyte, code, f"status {status!r}", resource_id=resource_id)
-    quantity = resource.get("valueQuantity")
+    quantity = get("valueQuantity")
     value = quantity.get("value") if isinstance(quantity, dict) else None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return SkippedResult(analyte, code, "no numeric valueQuantity", resource_id=resource_id)
@@ -179,7 +180,7 @@ def _read(resource: Mapping[str, Any], tables: _Tables) -> LabResult | SkippedRe
     spec = specs.get(unit.strip().lower()) if unit else None
     if spec is None or unit is None:
         return SkippedResult(analyte, code, "unrecognised unit", unit, resource_id)
-    effective = _effective(resource)
+    effective = parse_fhir_datetime(get("effectiveDateTime")) or _effective(resource)
     if effective is None:
         return SkippedResult(analyte, code, "no effective date", unit, resource_id)
     # Normalise on the UCUM code, but show the unit the lab printed ("mEq/L", not "meq/L").

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from ..content import MedicationIndex
 from ._time import parse_fhir_datetime
@@ -14,9 +13,11 @@ RXNORM_OID = "urn:oid:2.16.840.1.113883.6.88"
 _IGNORED_STATUSES = frozenset({"stopped", "completed", "entered-in-error", "cancelled", "revoked"})
 
 
-@dataclass(frozen=True, slots=True)
-class MedicationFact:
-    """A medication the patient takes or is being ordered, with the classes it belongs to."""
+class MedicationFact(NamedTuple):
+    """A medication the patient takes or is being ordered, with the classes it belongs to.
+
+    A NamedTuple, like ``LabResult``: immutable, and cheap to build once per medication per request.
+    """
 
     display: str
     classes: frozenset[str]

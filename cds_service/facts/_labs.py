@@ -13,7 +13,6 @@ from ._time import parse_fhir_datetime
 UCUM = "http://unitsofmeasure.org"
 _USABLE_STATUSES = frozenset({"final", "amended", "corrected"})
 _WITH_PRELIMINARY = _USABLE_STATUSES | {"preliminary"}
-_LOW_COMPARATORS = frozenset({"<", "<="})
 _COMPARATORS = ("<", "<=", ">", ">=")
 
 

@@ -10,6 +10,7 @@ Measures, for patient-view requests of several sizes:
 from __future__ import annotations
 
 import argparse
+import gc
 import http.client
 import os
 import platform
@@ -95,7 +96,12 @@ def in_process(size: int, iterations: int, database_url: str, now: datetime) -> 
 
     cards = orjson.loads(evaluate())["cards"]
     settle_heap()
+    collections_before = [generation["collections"] for generation in gc.get_stats()]
     evaluated, loaded = _time_alternating([evaluate, lambda: orjson.loads(body)], iterations)
+    collections = [
+        round((generation["collections"] - before) / iterations, 3)
+        for generation, before in zip(gc.get_stats(), collections_before, strict=True)
+    ]
     evaluation, floor = _percentiles(evaluated), _percentiles(loaded)
     store.close()
     return {
@@ -106,6 +112,8 @@ def in_process(size: int, iterations: int, database_url: str, now: datetime) -> 
         "orjson_loads": floor,
         "ratio_to_orjson_loads": round(evaluation["p50_ms"] / floor["p50_ms"], 2),
         "us_per_observation": round(evaluation["p50_ms"] * 1000 / size, 3),
+        # Per evaluation and its orjson.loads twin, by generation: the GC's share of the work.
+        "gc_collections_per_iteration": collections,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 

@@ -61,9 +61,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-# With the start-up heap frozen, a request's objects die by reference counting before a
-# collection could find them: a first generation this large is only collected every few
-# requests, instead of several times inside each one (measured in bench/).
+# A request's objects die by reference counting when it ends. With a first generation this
+# large, a collection runs every few requests instead of several times inside each one, where
+# it would scan (and promote) the request's live objects; bench/ reports collections per request.
 _FIRST_GENERATION_THRESHOLD = 50_000
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import re
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from cds_service.app import create_app
 from cds_service.content import load_content
 from cds_service.settings import Settings
 from cds_service.trust import AuthenticationFailed
@@ -312,3 +315,17 @@ def test_unrecognised_unit_is_not_used_and_is_counted() -> None:
     assert re.search(
         r'cds_unrecognised_units_total{analyte="magnesium"} [1-9]', client.get("/metrics").text
     )
+
+
+def test_start_up_freezes_the_heap_and_keeps_collections_out_of_requests() -> None:
+    threshold = gc.get_threshold()
+    gc.set_threshold(700, *threshold[1:])  # CPython's default, whatever earlier tests left
+    try:
+        with TestClient(create_app(make_service())) as client:
+            assert client.get("/healthz").status_code == 200
+            assert gc.get_freeze_count() > 0
+            assert gc.get_threshold()[0] >= 50_000
+            assert gc.get_threshold()[1:] == threshold[1:]
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)

@@ -8,7 +8,7 @@ from ._loader import (
     MedicationIndex,
     load_content,
 )
-from ._schema import INDICATOR_RANK, Indicator, Threshold, UnitSpec
+from ._schema import INDICATOR_RANK, Indicator, Threshold
 
 __all__ = [
     "INDICATOR_RANK",
@@ -19,6 +19,5 @@ __all__ = [
     "Indicator",
     "MedicationIndex",
     "Threshold",
-    "UnitSpec",
     "load_content",
 ]

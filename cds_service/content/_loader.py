@@ -71,6 +71,8 @@ TOPIC_REQUIREMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str,
 }
 
 WORD = re.compile(r"[^\W_]+")
+_USABLE_LAB_STATUSES = frozenset({"final", "amended", "corrected"})
+_WITH_PRELIMINARY = _USABLE_LAB_STATUSES | {"preliminary"}
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -124,10 +126,18 @@ class Content:
     analytes: Mapping[str, Analyte]
     analyte_by_code: Mapping[tuple[str, str], str]
     units: Mapping[str, Mapping[str, UnitSpec]]
+    canonical_units: Mapping[str, str]
     medications: MedicationIndex
     formulary: Formulary
     sources: Mapping[str, Source]
     topics: Mapping[str, CompiledTopic]
+
+    @property
+    def usable_lab_statuses(self) -> frozenset[str]:
+        """Observation statuses whose results are used; preliminary ones only by setting."""
+        if self.settings.accept_preliminary_results:
+            return _WITH_PRELIMINARY
+        return _USABLE_LAB_STATUSES
 
 
 _ENV = ImmutableSandboxedEnvironment(
@@ -279,6 +289,9 @@ def load_content(directory: Path) -> Content:
         units={
             name: {_unit_key(unit): spec for unit, spec in analyte.units.items()}
             for name, analyte in value_sets.analytes.items()
+        },
+        canonical_units={
+            name: analyte.canonical_unit for name, analyte in value_sets.analytes.items()
         },
         medications=_index_medications(meds),
         formulary=formulary,

@@ -7,12 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ..content import Content, Threshold, UnitSpec
+from ..content import Content, Threshold
 from ._time import parse_fhir_datetime
 
 UCUM = "http://unitsofmeasure.org"
-_USABLE_STATUSES = frozenset({"final", "amended", "corrected"})
-_WITH_PRELIMINARY = _USABLE_STATUSES | {"preliminary"}
 _COMPARATORS = ("<", "<=", ">", ">=")
 
 
@@ -95,7 +93,9 @@ def _unit_of(quantity: Mapping[str, Any]) -> str | None:
     return code if isinstance(code, str) and code else None
 
 
-def _analyte_of(resource: Mapping[str, Any], analyte_by_code: _Codes) -> tuple[str, str] | None:
+def _analyte_of(
+    resource: Mapping[str, Any], analyte_by_code: Mapping[tuple[str, str], str]
+) -> tuple[str, str] | None:
     code = resource.get("code")
     if not isinstance(code, dict):
         return None
@@ -128,37 +128,17 @@ def _effective(resource: Mapping[str, Any]) -> datetime | None:
     )
 
 
-_Codes = Mapping[tuple[str, str], str]
-
-
-class _Tables(NamedTuple):
-    """What reading one Observation looks up, taken out of the content once per request."""
-
-    analyte_by_code: _Codes
-    units: Mapping[str, Mapping[str, UnitSpec]]
-    canonical_units: Mapping[str, str]
-    usable_statuses: frozenset[str]
-
-    @classmethod
-    def of(cls, content: Content) -> _Tables:
-        return cls(
-            content.analyte_by_code,
-            content.units,
-            {name: analyte.canonical_unit for name, analyte in content.analytes.items()},
-            _WITH_PRELIMINARY if content.settings.accept_preliminary_results else _USABLE_STATUSES,
-        )
-
-
 def read_observation(
     resource: Mapping[str, Any], content: Content
 ) -> LabResult | SkippedResult | None:
     """Decode only what the rules need; None when the Observation is not in any value set."""
-    return _read(resource, _Tables.of(content))
+    return _read(resource, content, content.usable_lab_statuses)
 
 
-def _read(resource: Mapping[str, Any], tables: _Tables) -> LabResult | SkippedResult | None:
-    # Once per Observation on every request: plain lookups, no helper objects.
-    found = _analyte_of(resource, tables.analyte_by_code)
+def _read(
+    resource: Mapping[str, Any], content: Content, usable_statuses: frozenset[str]
+) -> LabResult | SkippedResult | None:
+    found = _analyte_of(resource, content.analyte_by_code)
     if found is None:
         return None
     analyte, code = found
@@ -167,7 +147,7 @@ def _read(resource: Mapping[str, Any], tables: _Tables) -> LabResult | SkippedRe
     if not isinstance(resource_id, str):
         resource_id = None
     status = get("status")
-    if not isinstance(status, str) or status not in tables.usable_statuses:
+    if not isinstance(status, str) or status not in usable_statuses:
         return SkippedResult(analyte, code, f"status {status!r}", resource_id=resource_id)
     quantity = get("valueQuantity")
     value = quantity.get("value") if isinstance(quantity, dict) else None
@@ -175,16 +155,16 @@ def _read(resource: Mapping[str, Any], tables: _Tables) -> LabResult | SkippedRe
         return SkippedResult(analyte, code, "no numeric valueQuantity", resource_id=resource_id)
     assert isinstance(quantity, dict)
     unit = _unit_of(quantity)
-    specs = tables.units[analyte]
+    specs = content.units[analyte]
     spec = specs.get(unit.strip().lower()) if unit else None
     if spec is None or unit is None:
         return SkippedResult(analyte, code, "unrecognised unit", unit, resource_id)
-    effective = parse_fhir_datetime(get("effectiveDateTime")) or _effective(resource)
+    effective = _effective(resource)
     if effective is None:
         return SkippedResult(analyte, code, "no effective date", unit, resource_id)
     # Normalise on the UCUM code, but show the unit the lab printed ("mEq/L", not "meq/L").
     printed = quantity.get("unit")
-    if isinstance(printed, str) and (printed == unit or specs.get(printed.strip().lower()) is spec):
+    if isinstance(printed, str) and specs.get(printed.strip().lower()) is spec:
         shown_unit = printed.strip()
     else:
         shown_unit = unit
@@ -192,16 +172,16 @@ def _read(resource: Mapping[str, Any], tables: _Tables) -> LabResult | SkippedRe
     if comparator not in _COMPARATORS:
         comparator = None
     number = float(value)
-    family = spec.family
+    # Positional: this runs once per Observation on every request.
     return LabResult(
         analyte,
         number,
         shown_unit,
         comparator,
         number * spec.multiply / spec.divide,
-        tables.canonical_units[analyte],
-        family,
-        number / spec.mg_per_dl_divide if family == "mass" else None,
+        content.canonical_units[analyte],
+        spec.family,
+        number / spec.mg_per_dl_divide if spec.family == "mass" else None,
         effective,
         status,
         code,
@@ -216,14 +196,14 @@ def read_labs(
     by_analyte: dict[str, list[LabResult]] = {}
     skipped: list[SkippedResult] = []
     seen: set[str] = set()
-    tables = _Tables.of(content)
+    usable_statuses = content.usable_lab_statuses
     for resource in observations:
         resource_id = resource.get("id")
         if isinstance(resource_id, str):
             if resource_id in seen:
                 continue
             seen.add(resource_id)
-        read = _read(resource, tables)
+        read = _read(resource, content, usable_statuses)
         if isinstance(read, LabResult):
             by_analyte.setdefault(read.analyte, []).append(read)
         elif read is not None:

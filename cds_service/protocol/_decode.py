@@ -1,7 +1,7 @@
 """Hook request bodies → plain dicts that hold only the FHIR fields the service reads.
 
 A realistic patient-view body is mostly what no rule reads: narrative, ``meta``, categories,
-reference ranges, subjects, displays of codings we never match on. Decoding those into Python
+reference ranges, subjects, dosage instructions, Bundle ``fullUrl``s. Decoding those into Python
 objects, then freeing them, was most of the cost of a request. msgspec decodes the body against
 the ``TypedDict`` schema below and skips every other member of a FHIR resource or Bundle in C,
 so the rest of the service sees the same dicts it would from a full decode, minus fields it

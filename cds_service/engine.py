@@ -11,6 +11,7 @@ from . import metrics
 from ._logging import get_logger
 from .content import INDICATOR_RANK, Content
 from .facts import Facts, LabResult, MedicationFact, build_facts
+from .protocol import Resource
 from .render import UuidFactory, render_card
 from .rules import Finding, Outcome, RuleConfig, run_rules
 
@@ -46,9 +47,9 @@ class Engine:
         *,
         hook: str,
         context: Mapping[str, Any],
-        resources: Mapping[str, Sequence[Mapping[str, Any]]],
-        draft_orders: Sequence[Mapping[str, Any]],
-        medications: Mapping[str, Mapping[str, Any]],
+        resources: Mapping[str, Sequence[Resource]],
+        draft_orders: Sequence[Resource],
+        medications: Mapping[str, Resource],
         now: datetime,
         suppress: Suppressor | None = None,
         new_uuid: UuidFactory | None = None,

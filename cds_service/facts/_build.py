@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from ..content import Content
+from ..protocol import Resource
 from ._kidney import CorrectedCalcium, KidneyFunction, corrected_calcium, kidney_function
 from ._labs import LabResult, SkippedResult, read_labs
 from ._medications import MedicationFact, read_medications
@@ -48,15 +49,13 @@ class Facts:
         return self.labs.get(analyte, ())
 
 
-def _by_type(
-    resources: Mapping[str, Sequence[Mapping[str, Any]]],
-) -> dict[str, list[Mapping[str, Any]]]:
+def _by_type(resources: Mapping[str, Sequence[Resource]]) -> dict[str, list[Resource]]:
     """Every gathered resource under its resourceType, in order: one pass over the data."""
-    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    grouped: dict[str, list[Resource]] = {}
     for items in resources.values():
         for resource in items:
-            kind = resource.get("resourceType")
-            if isinstance(kind, str):
+            kind = resource.resourceType
+            if type(kind) is str:
                 grouped.setdefault(kind, []).append(resource)
     return grouped
 
@@ -72,9 +71,9 @@ def build_facts(
     *,
     hook: str,
     context: Mapping[str, Any],
-    resources: Mapping[str, Sequence[Mapping[str, Any]]],
-    draft_orders: Sequence[Mapping[str, Any]],
-    medications: Mapping[str, Mapping[str, Any]],
+    resources: Mapping[str, Sequence[Resource]],
+    draft_orders: Sequence[Resource],
+    medications: Mapping[str, Resource],
     content: Content,
     now: datetime,
 ) -> Facts:
@@ -92,8 +91,8 @@ def build_facts(
         if (result := _current(results, now, current_window)) is not None
     }
     patient = next(iter(by_type.get("Patient", ())), None)
-    birth_date = parse_fhir_date(patient.get("birthDate")) if patient else None
-    sex = patient.get("gender") if patient and isinstance(patient.get("gender"), str) else None
+    birth_date = parse_fhir_date(patient.birthDate) if patient else None
+    sex = patient.gender if patient and isinstance(patient.gender, str) else None
     trend_start = now - timedelta(days=windows.trend_days)
 
     kidney = kidney_function(

@@ -5,20 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+
+import msgspec
 
 from ..content import Content, Threshold
+from ..protocol import CodeableConcept, Coding, Period, Quantity, Resource
 from ._time import parse_fhir_datetime
 
 UCUM = "http://unitsofmeasure.org"
 _COMPARATORS = ("<", "<=", ">", ">=")
 
 
-class LabResult(NamedTuple):
+class LabResult(msgspec.Struct, frozen=True, gc=False):
     """One usable result: the reported value and unit, and its canonical equivalents.
 
-    A NamedTuple rather than a frozen dataclass: equally immutable, and several times cheaper to
-    build, which matters at thousands of results per request.
+    A frozen msgspec Struct rather than a dataclass or NamedTuple: equally immutable, and
+    several times cheaper to build, which matters at thousands of results per request.
     """
 
     analyte: str
@@ -83,77 +85,73 @@ def is_below(result: LabResult, threshold: Threshold) -> bool:
     return value < limit
 
 
-def _unit_of(quantity: Mapping[str, Any]) -> str | None:
-    code = quantity.get("code")
-    if quantity.get("system") == UCUM and isinstance(code, str) and code:
+def _unit_of(quantity: Quantity) -> str | None:
+    code = quantity.code
+    if quantity.system == UCUM and isinstance(code, str) and code:
         return code
-    unit = quantity.get("unit")
+    unit = quantity.unit
     if isinstance(unit, str) and unit:
         return unit
     return code if isinstance(code, str) and code else None
 
 
 def _analyte_of(
-    resource: Mapping[str, Any], analyte_by_code: Mapping[tuple[str, str], str]
+    resource: Resource, analyte_by_code: Mapping[tuple[str, str], str]
 ) -> tuple[str, str] | None:
-    code = resource.get("code")
-    if not isinstance(code, dict):
+    code = resource.code
+    if type(code) is not CodeableConcept:
         return None
-    codings = code.get("coding")
-    if not isinstance(codings, list):
+    codings = code.coding
+    if type(codings) is not list:
         return None
     for coding in codings:
-        if not isinstance(coding, dict):
+        if type(coding) is not Coding:
             continue
-        system, code_value = coding.get("system"), coding.get("code")
-        if isinstance(system, str) and isinstance(code_value, str):
+        system, code_value = coding.system, coding.code
+        if type(system) is str and type(code_value) is str:
             analyte = analyte_by_code.get((system, code_value))
             if analyte:
                 return analyte, code_value
     return None
 
 
-def _effective(resource: Mapping[str, Any]) -> datetime | None:
-    when = parse_fhir_datetime(resource.get("effectiveDateTime"))
+def _effective(resource: Resource) -> datetime | None:
+    when = parse_fhir_datetime(resource.effectiveDateTime)
     if when is None:
-        period = resource.get("effectivePeriod")
-        if isinstance(period, dict):
-            when = parse_fhir_datetime(period.get("start")) or parse_fhir_datetime(
-                period.get("end")
-            )
+        period = resource.effectivePeriod
+        if isinstance(period, Period):
+            when = parse_fhir_datetime(period.start) or parse_fhir_datetime(period.end)
     return (
         when
-        or parse_fhir_datetime(resource.get("effectiveInstant"))
-        or parse_fhir_datetime(resource.get("issued"))
+        or parse_fhir_datetime(resource.effectiveInstant)
+        or parse_fhir_datetime(resource.issued)
     )
 
 
-def read_observation(
-    resource: Mapping[str, Any], content: Content
-) -> LabResult | SkippedResult | None:
-    """Decode only what the rules need; None when the Observation is not in any value set."""
+def read_observation(resource: Resource, content: Content) -> LabResult | SkippedResult | None:
+    """Only what the rules need; None when the Observation is not in any value set."""
     return _read(resource, content, content.usable_lab_statuses)
 
 
 def _read(
-    resource: Mapping[str, Any], content: Content, usable_statuses: frozenset[str]
+    resource: Resource, content: Content, usable_statuses: frozenset[str]
 ) -> LabResult | SkippedResult | None:
     found = _analyte_of(resource, content.analyte_by_code)
     if found is None:
         return None
     analyte, code = found
-    get = resource.get
-    resource_id = get("id")
-    if not isinstance(resource_id, str):
+    resource_id = resource.id
+    if type(resource_id) is not str:
         resource_id = None
-    status = get("status")
-    if not isinstance(status, str) or status not in usable_statuses:
+    status = resource.status
+    if type(status) is not str or status not in usable_statuses:
         return SkippedResult(analyte, code, f"status {status!r}", resource_id=resource_id)
-    quantity = get("valueQuantity")
-    value = quantity.get("value") if isinstance(quantity, dict) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    quantity = resource.valueQuantity
+    if type(quantity) is not Quantity:
         return SkippedResult(analyte, code, "no numeric valueQuantity", resource_id=resource_id)
-    assert isinstance(quantity, dict)
+    value = quantity.value
+    if type(value) is not float and type(value) is not int:  # a bool is not a number here
+        return SkippedResult(analyte, code, "no numeric valueQuantity", resource_id=resource_id)
     unit = _unit_of(quantity)
     specs = content.units[analyte]
     spec = specs.get(unit.strip().lower()) if unit else None
@@ -163,12 +161,12 @@ def _read(
     if effective is None:
         return SkippedResult(analyte, code, "no effective date", unit, resource_id)
     # Normalise on the UCUM code, but show the unit the lab printed ("mEq/L", not "meq/L").
-    printed = quantity.get("unit")
-    if isinstance(printed, str) and specs.get(printed.strip().lower()) is spec:
+    printed = quantity.unit
+    if type(printed) is str and specs.get(printed.strip().lower()) is spec:
         shown_unit = printed.strip()
     else:
         shown_unit = unit
-    comparator = quantity.get("comparator")
+    comparator = quantity.comparator
     if comparator not in _COMPARATORS:
         comparator = None
     number = float(value)
@@ -190,7 +188,7 @@ def _read(
 
 
 def read_labs(
-    observations: Iterable[Mapping[str, Any]], content: Content
+    observations: Iterable[Resource], content: Content
 ) -> tuple[dict[str, list[LabResult]], list[SkippedResult]]:
     """Usable results per analyte, newest first, and the skipped ones."""
     by_analyte: dict[str, list[LabResult]] = {}
@@ -198,8 +196,8 @@ def read_labs(
     seen: set[str] = set()
     usable_statuses = content.usable_lab_statuses
     for resource in observations:
-        resource_id = resource.get("id")
-        if isinstance(resource_id, str):
+        resource_id = resource.id
+        if type(resource_id) is str:
             if resource_id in seen:
                 continue
             seen.add(resource_id)

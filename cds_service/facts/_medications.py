@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import Literal
+
+import msgspec
 
 from ..content import MedicationIndex
+from ..protocol import CodeableConcept, Coding, Ingredient, Period, Reference, Resource
 from ._time import parse_fhir_datetime
 
 RXNORM_OID = "urn:oid:2.16.840.1.113883.6.88"
 _IGNORED_STATUSES = frozenset({"stopped", "completed", "entered-in-error", "cancelled", "revoked"})
 
 
-class MedicationFact(NamedTuple):
+class MedicationFact(msgspec.Struct, frozen=True, gc=False):
     """A medication the patient takes or is being ordered, with the classes it belongs to.
 
-    A NamedTuple, like ``LabResult``: immutable, and cheap to build once per medication per request.
+    A frozen Struct, like ``LabResult``: immutable, and cheap to build once per medication.
     """
 
     display: str
@@ -30,18 +33,24 @@ class MedicationFact(NamedTuple):
     resource_id: str | None
 
 
-def _codings(concept: object) -> list[Mapping[str, Any]]:
-    if not isinstance(concept, dict):
+def _codings(concept: object) -> list[Coding]:
+    if not isinstance(concept, CodeableConcept):
         return []
-    codings = concept.get("coding")
-    return [c for c in codings if isinstance(c, dict)] if isinstance(codings, list) else []
+    codings = concept.coding
+    return [c for c in codings if isinstance(c, Coding)] if isinstance(codings, list) else []
 
 
 def _texts(concept: object) -> list[str]:
-    texts = [c["display"] for c in _codings(concept) if isinstance(c.get("display"), str)]
-    if isinstance(concept, dict) and isinstance(concept.get("text"), str):
-        texts.append(concept["text"])
+    texts = [c.display for c in _codings(concept) if isinstance(c.display, str)]
+    if isinstance(concept, CodeableConcept) and isinstance(concept.text, str):
+        texts.append(concept.text)
     return texts
+
+
+def _reference_display(reference: object) -> str | None:
+    if isinstance(reference, Reference) and isinstance(reference.display, str):
+        return reference.display
+    return None
 
 
 class _Classifier:
@@ -54,7 +63,7 @@ class _Classifier:
 
     def add_codings(self, concept: object, where: str) -> None:
         for coding in _codings(concept):
-            system, code = coding.get("system"), coding.get("code")
+            system, code = coding.system, coding.code
             if system not in (self.index.rxnorm_system, RXNORM_OID) or not isinstance(code, str):
                 continue
             if found := self.index.class_by_ingredient_code.get(code):
@@ -71,33 +80,32 @@ class _Classifier:
                     self.classes |= found
                     self.matched_by.append(f"name '{name}'")
 
-    def add_medication(self, medication: Mapping[str, Any]) -> None:
-        self.add_codings(medication.get("code"), " (Medication.code)")
-        texts = _texts(medication.get("code"))
-        ingredients = medication.get("ingredient")
+    def add_medication(self, medication: Resource) -> None:
+        self.add_codings(medication.code, " (Medication.code)")
+        texts = _texts(medication.code)
+        ingredients = medication.ingredient
         for ingredient in ingredients if isinstance(ingredients, list) else []:
-            if not isinstance(ingredient, dict):
+            if not isinstance(ingredient, Ingredient):
                 continue
-            item = ingredient.get("itemCodeableConcept")
+            item = ingredient.itemCodeableConcept
             self.add_codings(item, " (Medication ingredient)")
             texts += _texts(item)
-            reference = ingredient.get("itemReference")
-            if isinstance(reference, dict) and isinstance(reference.get("display"), str):
-                texts.append(reference["display"])
+            if (display := _reference_display(ingredient.itemReference)) is not None:
+                texts.append(display)
         self.add_names(texts)
 
 
 def _referenced_medication(
-    resource: Mapping[str, Any], medications: Mapping[str, Mapping[str, Any]]
-) -> Mapping[str, Any] | None:
-    reference = resource.get("medicationReference")
-    ref = reference.get("reference") if isinstance(reference, dict) else None
+    resource: Resource, medications: Mapping[str, Resource]
+) -> Resource | None:
+    reference = resource.medicationReference
+    ref = reference.reference if isinstance(reference, Reference) else None
     if not isinstance(ref, str):
         return None
     if ref.startswith("#"):
-        contained = resource.get("contained")
+        contained = resource.contained
         for item in contained if isinstance(contained, list) else []:
-            if isinstance(item, dict) and item.get("id") == ref[1:]:
+            if isinstance(item, Resource) and item.id == ref[1:]:
                 return item
         return None
     # "Medication/x", an absolute URL, or a versioned ".../Medication/x/_history/2"
@@ -105,23 +113,22 @@ def _referenced_medication(
     return medications.get("/".join(parts[-2:])) if len(parts) >= 2 else None
 
 
-def _display(resource: Mapping[str, Any], medication: Mapping[str, Any] | None) -> str:
-    candidates = _texts(resource.get("medicationCodeableConcept"))[::-1]
+def _display(resource: Resource, medication: Resource | None) -> str:
+    candidates = _texts(resource.medicationCodeableConcept)[::-1]
     if medication is not None:
-        candidates += _texts(medication.get("code"))[::-1]
-    reference = resource.get("medicationReference")
-    if isinstance(reference, dict) and isinstance(reference.get("display"), str):
-        candidates.append(reference["display"])
+        candidates += _texts(medication.code)[::-1]
+    if (display := _reference_display(resource.medicationReference)) is not None:
+        candidates.append(display)
     return next((text for text in candidates if text.strip()), "unnamed medication")
 
 
 def classify(
-    resource: Mapping[str, Any],
+    resource: Resource,
     index: MedicationIndex,
-    medications: Mapping[str, Mapping[str, Any]],
+    medications: Mapping[str, Resource],
 ) -> tuple[frozenset[str], tuple[str, ...], str]:
     """Classes, how they matched, and the display text of a MedicationRequest/Statement."""
-    concept = resource.get("medicationCodeableConcept")
+    concept = resource.medicationCodeableConcept
     medication = _referenced_medication(resource, medications)
     key = _concept_key(resource, concept) if medication is None else None
     if key is not None and (cached := index.concept_cache.get(key)) is not None:
@@ -137,14 +144,14 @@ def classify(
 _CACHE_LIMIT = 20_000
 
 
-def _concept_key(resource: Mapping[str, Any], concept: object) -> tuple[object, ...] | None:
+def _concept_key(resource: Resource, concept: object) -> tuple[object, ...] | None:
     """What classification reads from a resource without a Medication, as a hashable key."""
-    reference = resource.get("medicationReference")
-    ref_display = reference.get("display") if isinstance(reference, dict) else None
-    if isinstance(reference, dict) and reference.get("reference") is not None:
+    reference = resource.medicationReference
+    ref_display = reference.display if isinstance(reference, Reference) else None
+    if isinstance(reference, Reference) and reference.reference is not None:
         return None  # an unresolved reference: rare, not worth caching
-    codings = tuple((c.get("system"), c.get("code"), c.get("display")) for c in _codings(concept))
-    text = concept.get("text") if isinstance(concept, dict) else None
+    codings = tuple((c.system, c.code, c.display) for c in _codings(concept))
+    text = concept.text if isinstance(concept, CodeableConcept) else None
     key = (codings, text, ref_display)
     try:
         hash(key)
@@ -154,9 +161,9 @@ def _concept_key(resource: Mapping[str, Any], concept: object) -> tuple[object, 
 
 
 def _classify(
-    resource: Mapping[str, Any],
+    resource: Resource,
     concept: object,
-    medication: Mapping[str, Any] | None,
+    medication: Resource | None,
     index: MedicationIndex,
 ) -> tuple[frozenset[str], tuple[str, ...], str]:
     classifier = _Classifier(index)
@@ -164,9 +171,8 @@ def _classify(
     if medication is not None:
         classifier.add_medication(medication)
     names = _texts(concept)
-    reference = resource.get("medicationReference")
-    if isinstance(reference, dict) and isinstance(reference.get("display"), str):
-        names.append(reference["display"])
+    if (display := _reference_display(resource.medicationReference)) is not None:
+        names.append(display)
     classifier.add_names(names)
     return (
         frozenset(classifier.classes),
@@ -175,21 +181,21 @@ def _classify(
     )
 
 
-def _started(resource: Mapping[str, Any]) -> datetime | None:
-    if resource.get("resourceType") == "MedicationStatement":
-        period = resource.get("effectivePeriod")
-        if isinstance(period, dict):
-            return parse_fhir_datetime(period.get("start"))
-        return parse_fhir_datetime(resource.get("effectiveDateTime"))
-    return parse_fhir_datetime(resource.get("authoredOn"))
+def _started(resource: Resource) -> datetime | None:
+    if resource.resourceType == "MedicationStatement":
+        period = resource.effectivePeriod
+        if isinstance(period, Period):
+            return parse_fhir_datetime(period.start)
+        return parse_fhir_datetime(resource.effectiveDateTime)
+    return parse_fhir_datetime(resource.authoredOn)
 
 
 def read_medications(
-    resources: Iterable[Mapping[str, Any]],
+    resources: Iterable[Resource],
     *,
     origin: Literal["active", "draft"],
     index: MedicationIndex,
-    medications: Mapping[str, Mapping[str, Any]],
+    medications: Mapping[str, Resource],
     active_statuses: frozenset[str],
     selected: frozenset[str] | None = None,
 ) -> list[MedicationFact]:
@@ -197,16 +203,16 @@ def read_medications(
     facts: list[MedicationFact] = []
     seen: set[tuple[str, str]] = set()
     for resource in resources:
-        resource_type = resource.get("resourceType")
+        resource_type = resource.resourceType
         if resource_type not in ("MedicationRequest", "MedicationStatement"):
             continue
-        status = resource.get("status")
+        status = resource.status
         status = status if isinstance(status, str) else "unknown"
         if origin == "active" and status not in active_statuses:
             continue
         if origin == "draft" and status in _IGNORED_STATUSES:
             continue
-        resource_id = resource.get("id") if isinstance(resource.get("id"), str) else None
+        resource_id = resource.id if isinstance(resource.id, str) else None
         if resource_id is not None:
             if (resource_type, resource_id) in seen:
                 continue

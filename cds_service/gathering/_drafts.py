@@ -1,4 +1,4 @@
-"""context.draftOrders → the draft resources, tolerating what real clients send."""
+"""context.draftOrders → the draft resources as models, tolerating what real clients send."""
 
 from __future__ import annotations
 
@@ -6,27 +6,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..protocol import Resource, as_resource
+
 
 @dataclass(frozen=True, slots=True)
 class Drafts:
-    resources: list[dict[str, Any]]
+    resources: list[Resource]
     notes: tuple[str, ...]
 
 
-def _entry_resources(entries: list[Any]) -> tuple[list[dict[str, Any]], int]:
+def _entry_resources(entries: list[Any]) -> tuple[list[Resource], int]:
     # An array item may be a Bundle entry or (some older clients) the resource itself.
-    resources: list[dict[str, Any]] = []
+    resources: list[Resource] = []
     skipped = 0
     for item in entries:
-        resource = item.get("resource", item) if isinstance(item, dict) else None
-        if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+        resource = as_resource(item.get("resource", item) if isinstance(item, dict) else None)
+        if resource is not None and isinstance(resource.resourceType, str):
             resources.append(resource)
         else:
             skipped += 1
     return resources, skipped
 
 
-def _flatten(value: Any) -> tuple[list[dict[str, Any]], list[str]]:
+def _flatten(value: Any) -> tuple[list[Resource], list[str]]:
     entries: Any
     if value is None:
         return [], []
@@ -40,7 +42,10 @@ def _flatten(value: Any) -> tuple[list[dict[str, Any]], list[str]]:
         if not isinstance(entries, list):
             return [], ["draftOrders.entry is not an array: ignored"]
     elif isinstance(value, dict) and isinstance(value.get("resourceType"), str):
-        return [value], []
+        resource = as_resource(value)
+        if resource is None:
+            return [], ["draftOrders is nested too deeply: ignored"]
+        return [resource], []
     else:
         return [], ["draftOrders is not a Bundle: ignored"]
     resources, skipped = _entry_resources(entries)
@@ -49,7 +54,7 @@ def _flatten(value: Any) -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def draft_orders(context: Mapping[str, Any], cap: int) -> Drafts:
-    """The draft resources, passed through untouched, keeping the newest (last) ``cap``."""
+    """The draft resources, keeping the newest (last) ``cap``."""
     resources, notes = _flatten(context.get("draftOrders"))
     if len(resources) > cap:
         resources = resources[-cap:]

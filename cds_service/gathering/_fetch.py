@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from ..protocol import Resource, as_resource
 from ._bundles import Unusable, flatten
 from ._client import FhirClient, FhirFetchError, FhirTimeoutError
 from ._medications import MedicationRef
@@ -27,7 +28,7 @@ class Failure:
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    resources: list[dict[str, Any]]
+    resources: list[Resource]
     pages: int
     notes: tuple[str, ...]
 
@@ -80,7 +81,7 @@ def fetch_key(
     plan: FetchPlan, key: str, url: str, *, page_cap: int, max_entries: int
 ) -> Fetched | Failure:
     """One key's resources, following Bundle.link[next] on the same origin up to ``page_cap``."""
-    resources: list[dict[str, Any]] = []
+    resources: list[Resource] = []
     notes: list[str] = []
     pages = 0
     next_url: str | None = url
@@ -128,10 +129,11 @@ def medication_url(ref: MedicationRef, fhir_server: str) -> str | None:
     return f"{ref.base}/{ref.path}" if same_origin(ref.base, fhir_server) else None
 
 
-def fetch_medication(plan: FetchPlan, url: str) -> dict[str, Any] | Failure:
-    resource = _get(plan, url)
-    if isinstance(resource, Failure):
-        return resource
-    if not isinstance(resource, dict) or resource.get("resourceType") != "Medication":
+def fetch_medication(plan: FetchPlan, url: str) -> Resource | Failure:
+    fetched = _get(plan, url)
+    if isinstance(fetched, Failure):
+        return fetched
+    resource = as_resource(fetched)
+    if resource is None or resource.resourceType != "Medication":
         return Failure(False, "not a Medication")
     return resource

@@ -12,7 +12,7 @@ from typing import Any, Literal, NoReturn
 
 from .. import metrics
 from .._logging import get_logger
-from ..protocol import DataUnavailable, HookRequest, Issue
+from ..protocol import DataUnavailable, HookRequest, Issue, Resource
 from ._bundles import Flattened, Unusable, flatten
 from ._client import FhirClient
 from ._drafts import draft_orders
@@ -48,12 +48,12 @@ _log = get_logger(__name__)
 class GatheredData:
     """Everything one hook call needs from prefetch, the FHIR server and ``context``."""
 
-    resources: Mapping[str, Sequence[Mapping[str, Any]]]
+    resources: Mapping[str, Sequence[Resource]]
     """Per prefetch key: the resources (Bundle entries flattened; null → empty)."""
-    medications: Mapping[str, Mapping[str, Any]]
+    medications: Mapping[str, Resource]
     """``Medication/<id>`` → Medication, from prefetch bundles and fetched references."""
-    draft_orders: Sequence[Mapping[str, Any]]
-    """``context.draftOrders`` resources, passed through untouched, newest kept when capped."""
+    draft_orders: Sequence[Resource]
+    """``context.draftOrders`` resources, newest kept when capped."""
     notes: tuple[str, ...]
     """Trace notes without patient data."""
     sources: Mapping[str, str]
@@ -64,7 +64,7 @@ class GatheredData:
 class _Collected:
     """Mutable state of one gather call; only the calling thread touches it."""
 
-    resources: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    resources: dict[str, list[Resource]] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
     key_notes: dict[str, list[str]] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
@@ -74,7 +74,7 @@ class _Collected:
     def note(self, key: str, text: str) -> None:
         self.key_notes.setdefault(key, []).append(text)
 
-    def accept(self, key: str, resources: list[dict[str, Any]], source: Source) -> None:
+    def accept(self, key: str, resources: list[Resource], source: Source) -> None:
         self.resources[key] = resources
         self.sources[key] = source
 
@@ -152,7 +152,7 @@ def _fetch_urls(
 # --- FHIR fallback --------------------------------------------------------------------------
 
 
-def _shielded(task: Callable[[], Fetched | dict[str, Any] | Failure]) -> Any:
+def _shielded(task: Callable[[], Fetched | Resource | Failure]) -> Any:
     try:
         return task()
     except Exception as exc:  # never let a worker's bug escape as a 500
@@ -228,7 +228,7 @@ class _FetchRun:
         self.scan.add(result.resources)
         self.submit_medications()
 
-    def _medication_done(self, key: str, result: dict[str, Any] | Failure) -> None:
+    def _medication_done(self, key: str, result: Resource | Failure) -> None:
         if isinstance(result, Failure):
             metrics.FHIR_FALLBACK.labels("timeout" if result.timed_out else "failed").inc()
             self.collected.medication_notes[key] = f"{key} could not be resolved: {result.detail}"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..protocol import Reference, Resource
 
 # Tuples, not sets: a JSON value may be unhashable (a list), and ``in`` must not raise.
 _ORDER_TYPES = ("MedicationRequest", "MedicationStatement")
@@ -42,25 +44,25 @@ def parse_reference(reference: str) -> MedicationRef | None:
 class MedicationScan:
     """Medications seen and references wanted, accumulated over every batch of resources."""
 
-    index: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    index: dict[str, Resource] = field(default_factory=dict)
     wanted: dict[str, MedicationRef] = field(default_factory=dict)
     unsupported: int = 0
 
-    def add(self, resources: Iterable[Mapping[str, Any]]) -> None:
+    def add(self, resources: Iterable[Resource]) -> None:
         for resource in resources:
-            resource_type = resource.get("resourceType")
+            resource_type = resource.resourceType
             if resource_type == "Medication":
                 self._index(resource)
             elif resource_type in _ORDER_TYPES:
-                self._want(resource.get("medicationReference"))
+                self._want(resource.medicationReference)
 
-    def _index(self, medication: Mapping[str, Any]) -> None:
-        medication_id = medication.get("id")
+    def _index(self, medication: Resource) -> None:
+        medication_id = medication.id
         if isinstance(medication_id, str) and medication_id:
             self.index.setdefault(f"Medication/{medication_id}", medication)
 
     def _want(self, reference: Any) -> None:
-        literal = reference.get("reference") if isinstance(reference, dict) else None
+        literal = reference.reference if isinstance(reference, Reference) else None
         # No literal reference (display only) or a contained one: the consumer handles those.
         if not isinstance(literal, str) or literal.startswith("#"):
             return

@@ -1,6 +1,22 @@
-"""CDS Hooks protocol: the request envelope, discovery, and client-facing errors."""
+"""CDS Hooks protocol: the request envelope, the FHIR resources it carries, discovery, and
+client-facing errors."""
 
 from ._decode import decode_hook_body
+from ._resources import (
+    RESOURCE_FIELDS,
+    BundleEntry,
+    BundleLink,
+    CodeableConcept,
+    Coding,
+    EntrySearch,
+    Ingredient,
+    OutcomeIssue,
+    Period,
+    Quantity,
+    Reference,
+    Resource,
+    as_resource,
+)
 from .discovery import SERVICES, ServiceDefinition, discovery_document, prefetch_templates
 from .errors import BadRequest, DataUnavailable, Issue, ServiceError, operation_outcome
 from .request import (
@@ -13,14 +29,27 @@ from .request import (
 
 __all__ = [
     "HOOK_REQUIRED_CONTEXT",
+    "RESOURCE_FIELDS",
     "SERVICES",
     "BadRequest",
+    "BundleEntry",
+    "BundleLink",
+    "CodeableConcept",
+    "Coding",
     "DataUnavailable",
+    "EntrySearch",
     "FhirAuthorization",
     "HookRequest",
+    "Ingredient",
     "Issue",
+    "OutcomeIssue",
+    "Period",
+    "Quantity",
+    "Reference",
+    "Resource",
     "ServiceDefinition",
     "ServiceError",
+    "as_resource",
     "decode_hook_body",
     "decode_json",
     "discovery_document",

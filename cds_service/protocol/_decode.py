@@ -1,17 +1,15 @@
-"""Hook request bodies → plain dicts that hold only the FHIR fields the service reads.
+"""Hook request bodies → the envelope as plain JSON, and prefetch as ``Resource`` models.
 
 A realistic patient-view body is mostly what no rule reads: narrative, ``meta``, categories,
-reference ranges, subjects, dosage instructions, Bundle ``fullUrl``s. Decoding those into Python
-objects, then freeing them, was most of the cost of a request. msgspec decodes the body against
-the ``TypedDict`` schema below and skips every other member of a FHIR resource or Bundle in C,
-so the rest of the service sees the same dicts it would from a full decode, minus fields it
-never looks at. ``tests/protocol/test_decode.py`` records every key the pipeline reads from
-prefetch resources over all fixture scenarios and fails if one is missing here.
+reference ranges, subjects, dosage instructions, Bundle ``fullUrl``s. msgspec decodes the body
+against the schema below, builds the tolerant subset models of ``_resources`` for prefetch, and
+skips every other member of a FHIR resource or Bundle in C. The envelope (``context`` included)
+stays plain JSON for ``parse_hook_request`` and the prefetch templates.
 
-The schema only narrows where FHIR itself does (a Bundle's ``entry`` is an array of objects).
-A body that does not fit it, or is not valid JSON at all (UTF-8 included), is decoded again in
-full by the generic path, whose handling of odd values (and whose 400 messages) are the
-reference, so this module never changes an answer: it only makes well-formed requests cheaper.
+A body that does not fit the schema (a ``prefetch`` that is not an object, nesting deep enough to
+exhaust recursion), or is not valid JSON at all (UTF-8 included), is decoded again in full by the
+generic path, whose 400 messages are the reference; its prefetch values become models when
+gathering reads them (``as_resource``), so both paths give the same answer.
 """
 
 from __future__ import annotations
@@ -20,41 +18,8 @@ from typing import Any, TypedDict
 
 import msgspec
 
+from ._resources import OrJson, Resource
 from .request import decode_json
-
-
-class _Resource(TypedDict, total=False):
-    """A FHIR resource or Bundle, reduced to the members read anywhere in the service."""
-
-    resourceType: Any
-    id: Any
-    status: Any
-    # Observation
-    code: Any
-    valueQuantity: Any
-    effectiveDateTime: Any
-    effectivePeriod: Any
-    effectiveInstant: Any
-    issued: Any
-    # Patient
-    birthDate: Any
-    gender: Any
-    # MedicationRequest, MedicationStatement, Medication (a reference, or contained)
-    medicationCodeableConcept: Any
-    medicationReference: Any
-    authoredOn: Any
-    contained: Any
-    ingredient: Any
-    # OperationOutcome
-    issue: Any
-    # Bundle
-    entry: list[_Entry] | None
-    link: Any
-
-
-class _Entry(TypedDict, total=False):
-    resource: _Resource | None
-    search: Any
 
 
 class _HookBody(TypedDict, total=False):
@@ -63,22 +28,18 @@ class _HookBody(TypedDict, total=False):
     fhirServer: Any
     fhirAuthorization: Any
     context: Any
-    prefetch: dict[str, _Resource | None] | None
+    prefetch: dict[str, OrJson[Resource]] | None
 
-
-RESOURCE_FIELDS = frozenset(_Resource.__annotations__)
-"""The resource and Bundle members kept from prefetch; every other member is skipped."""
-ENTRY_FIELDS = frozenset(_Entry.__annotations__)
 
 _decoder = msgspec.json.Decoder(_HookBody)
 
 
 def decode_hook_body(body: bytes) -> Any:
-    """A hook request body with its prefetch reduced to ``RESOURCE_FIELDS``.
+    """A hook request body with each prefetch object decoded as a ``Resource``.
 
     Falls back to ``decode_json`` (full decode, and its ``BadRequest`` for invalid JSON) for
-    anything the reduced schema does not describe: a non-object body, a prefetch value that is
-    not an object, a Bundle entry that is not one, nesting deep enough to exhaust recursion.
+    anything the schema does not describe: a non-object body, a ``prefetch`` that is not an
+    object, nesting deep enough to exhaust recursion.
     """
     if not body.isascii() and not _is_utf8(body):
         return decode_json(body)  # members that are skipped are never checked for UTF-8

@@ -17,6 +17,7 @@ from typing import Any
 
 from cds_service.content import Content, load_content
 from cds_service.facts import Facts, build_facts
+from cds_service.protocol import Resource, as_resource
 from cds_service.rules import Finding, Outcome, RuleConfig, run_rules
 
 REPO = Path(__file__).resolve().parents[2]
@@ -300,6 +301,17 @@ def medication(
 # Facts and rules
 
 
+def model(resource: Mapping[str, Any]) -> Resource:
+    """A built resource as the gathering layer hands it to the facts: a ``Resource`` model."""
+    converted = as_resource(dict(resource))
+    assert converted is not None
+    return converted
+
+
+def models(resources: Iterable[Mapping[str, Any]]) -> list[Resource]:
+    return [model(resource) for resource in resources]
+
+
 def make_facts(
     hook: str = "patient-view",
     *,
@@ -328,18 +340,18 @@ def make_facts(
             if selections is not None
             else [f"MedicationRequest/{d['id']}" for d in drafts]
         )
-    resources: dict[str, list[Mapping[str, Any]]] = {
-        "patient": [] if no_patient else [pat or patient()],
-        "observations": list(labs),
-        "medicationRequests": list(meds),
-        "medicationStatements": list(statements),
+    resources = {
+        "patient": [] if no_patient else [model(pat or patient())],
+        "observations": models(labs),
+        "medicationRequests": models(meds),
+        "medicationStatements": models(statements),
     }
     return build_facts(
         hook=hook,
         context=context,
         resources=resources,
-        draft_orders=list(drafts),
-        medications=medications or {},
+        draft_orders=models(drafts),
+        medications={key: model(value) for key, value in (medications or {}).items()},
         content=content or shipped(),
         now=now,
     )

@@ -23,6 +23,7 @@ from .builders import (
     fired,
     make_facts,
     mg,
+    model,
     observation,
     outcomes,
     patient,
@@ -87,7 +88,7 @@ def test_result_a_few_hours_ahead_counts_as_current() -> None:
 )
 def test_unusable_status_is_ignored(status: str) -> None:
     resource = mg(1.0, status=status, obs_id="bad")
-    read = read_observation(resource, shipped())
+    read = read_observation(model(resource), shipped())
     assert isinstance(read, SkippedResult)
     assert read.reason == f"status {status!r}"
     facts = make_facts(labs=[resource])
@@ -135,7 +136,7 @@ def test_preliminary_counts_when_configured_in_a_cards_copy(tmp_path: Path) -> N
 
 def test_missing_value_is_skipped() -> None:
     resource = observation(MG, None, "mg/dL", obs_id="no-value")
-    read = read_observation(resource, shipped())
+    read = read_observation(model(resource), shipped())
     assert isinstance(read, SkippedResult)
     assert read.reason == "no numeric valueQuantity"
     silent("hypomagnesemia", labs=[resource])
@@ -144,7 +145,7 @@ def test_missing_value_is_skipped() -> None:
 def test_data_absent_reason_is_skipped() -> None:
     resource = observation(MG, None, "mg/dL", obs_id="absent", data_absent=True)
     assert "valueQuantity" not in resource
-    read = read_observation(resource, shipped())
+    read = read_observation(model(resource), shipped())
     assert isinstance(read, SkippedResult)
     assert read.reason == "no numeric valueQuantity"
     facts = make_facts(labs=[resource])
@@ -155,26 +156,26 @@ def test_data_absent_reason_is_skipped() -> None:
 def test_non_numeric_value_is_skipped(value: object) -> None:
     resource = mg(1.0)
     resource["valueQuantity"]["value"] = value
-    assert isinstance(read_observation(resource, shipped()), SkippedResult)
+    assert isinstance(read_observation(model(resource), shipped()), SkippedResult)
 
 
 def test_value_string_instead_of_quantity_is_skipped() -> None:
     resource = mg(1.0)
     del resource["valueQuantity"]
     resource["valueString"] = "<0.5 mmol/L"
-    assert isinstance(read_observation(resource, shipped()), SkippedResult)
+    assert isinstance(read_observation(model(resource), shipped()), SkippedResult)
 
 
 def test_observation_outside_every_value_set_is_ignored_not_skipped() -> None:
     glucose = observation("2345-7", 40, "mg/dL")
-    assert read_observation(glucose, shipped()) is None
+    assert read_observation(model(glucose), shipped()) is None
     facts = make_facts(labs=[glucose])
     assert facts.skipped == ()
 
 
 def test_loinc_code_under_another_system_is_not_matched() -> None:
     resource = observation(MG, 1.0, "mg/dL", code_system="http://lab.example.org/codes")
-    assert read_observation(resource, shipped()) is None
+    assert read_observation(model(resource), shipped()) is None
 
 
 # --- codes ----------------------------------------------------------------------------------
@@ -193,7 +194,7 @@ def test_loinc_code_under_another_system_is_not_matched() -> None:
     ids=["mg-blood-mass", "mg-blood-molar", "mg-serum-molar", "k-blood", "ca-blood", "ca-2000-8"],
 )
 def test_blood_and_alternative_codes_count(resource: dict[str, object], analyte: str) -> None:
-    read = read_observation(resource, shipped())
+    read = read_observation(model(resource), shipped())
     assert isinstance(read, LabResult)
     assert read.analyte == analyte
 
@@ -260,7 +261,11 @@ def test_same_id_across_prefetch_keys_is_counted_once() -> None:
     facts = build_facts(
         hook="patient-view",
         context={"patientId": "pat-1"},
-        resources={"observations": [low], "magnesium": [dict(low)], "patient": [patient()]},
+        resources={
+            "observations": [model(low)],
+            "magnesium": [model(low)],
+            "patient": [model(patient())],
+        },
         draft_orders=[],
         medications={},
         content=shipped(),
@@ -304,7 +309,7 @@ def test_offset_is_converted_before_the_window_check() -> None:
 @pytest.mark.parametrize("effective", ["2026-11", "2026", "yesterday"])
 def test_partial_or_junk_date_is_skipped(effective: str) -> None:
     resource = observation(MG, 1.0, "mg/dL", effective=effective)
-    read = read_observation(resource, shipped())
+    read = read_observation(model(resource), shipped())
     assert isinstance(read, SkippedResult)
     assert read.reason == "no effective date"
 

@@ -17,6 +17,7 @@ from .builders import (
     med_request,
     medication,
     mg,
+    model,
     rx,
     shipped,
     silent,
@@ -25,7 +26,11 @@ from .builders import (
 
 
 def classes_of(resource: dict[str, Any], medications: dict[str, Any] | None = None) -> set[str]:
-    found, _, _ = classify(resource, shipped().medications, medications or {})
+    found, _, _ = classify(
+        model(resource),
+        shipped().medications,
+        {k: model(v) for k, v in (medications or {}).items()},
+    )
     return set(found)
 
 
@@ -58,7 +63,7 @@ def classes_of(resource: dict[str, Any], medications: dict[str, Any] | None = No
 def test_ingredient_code(code: str, expected: set[str]) -> None:
     resource = med_request(code)
     assert classes_of(resource) == expected
-    _, matched_by, _ = classify(resource, shipped().medications, {})
+    _, matched_by, _ = classify(model(resource), shipped().medications, {})
     assert matched_by == (f"RxNorm ingredient {code}",)
 
 
@@ -85,7 +90,7 @@ def test_ingredient_code(code: str, expected: set[str]) -> None:
 def test_product_code(code: str, expected: set[str]) -> None:
     resource = med_request(code)  # no display, no text: the code alone must classify it
     assert classes_of(resource) == expected
-    _, matched_by, _ = classify(resource, shipped().medications, {})
+    _, matched_by, _ = classify(model(resource), shipped().medications, {})
     assert matched_by == (f"RxNorm product {code}",)
 
 
@@ -116,7 +121,7 @@ def test_contained_medication_by_product_code() -> None:
     resource = med_request(
         medication_reference="#med1", contained=[medication("med1", code="198377")]
     )
-    found, matched_by, display = classify(resource, shipped().medications, {})
+    found, matched_by, display = classify(model(resource), shipped().medications, {})
     assert found == {"tacrolimus"}
     assert matched_by == ("RxNorm product 198377 (Medication.code)",)
     assert display == "unnamed medication"
@@ -133,7 +138,7 @@ def test_contained_medication_by_ingredient() -> None:
             )
         ],
     )
-    found, _, display = classify(resource, shipped().medications, {})
+    found, _, display = classify(model(resource), shipped().medications, {})
     assert found == {"mg_al_antacid"}
     assert display == "Gelusil chewable"
 
@@ -160,7 +165,9 @@ def test_contained_reference_to_a_missing_id_is_not_guessed() -> None:
 def test_referenced_medication_from_the_medications_map(reference: str) -> None:
     resource = med_request(medication_reference=reference)
     meds = {"Medication/abc": medication("abc", code="237872", text="Maalox chewable")}
-    found, _, display = classify(resource, shipped().medications, meds)
+    found, _, display = classify(
+        model(resource), shipped().medications, {k: model(v) for k, v in meds.items()}
+    )
     assert found == {"mg_al_antacid"}
     assert display == "Maalox chewable"
 
@@ -172,7 +179,7 @@ def test_unresolved_reference_is_unclassified() -> None:
 def test_reference_display_is_matched_by_name() -> None:
     resource = med_request()
     resource["medicationReference"] = {"reference": "Medication/x", "display": "Envarsus XR 1 mg"}
-    found, _, display = classify(resource, shipped().medications, {})
+    found, _, display = classify(model(resource), shipped().medications, {})
     assert found == {"tacrolimus"}
     assert display == "Envarsus XR 1 mg"
 
@@ -229,7 +236,7 @@ def test_name_match_in_text(text: str, expected: set[str]) -> None:
 
 def test_name_match_in_coding_display_without_a_known_code() -> None:
     resource = med_request("999999", "Prograf 5 mg capsule")
-    found, matched_by, display = classify(resource, shipped().medications, {})
+    found, matched_by, display = classify(model(resource), shipped().medications, {})
     assert found == {"tacrolimus"}
     assert matched_by == ("name 'Prograf'",)
     assert display == "Prograf 5 mg capsule"
@@ -262,13 +269,13 @@ def test_hyphen_is_a_word_boundary() -> None:
 
 def test_display_prefers_the_text() -> None:
     resource = med_request("198377", "Tacrolimus 1 MG Oral Capsule", text="Prograf 1 mg capsule")
-    _, _, display = classify(resource, shipped().medications, {})
+    _, _, display = classify(model(resource), shipped().medications, {})
     assert display == "Prograf 1 mg capsule"
 
 
 def test_sandbox_draft_without_medication_is_unclassified() -> None:
     resource = {"resourceType": "MedicationRequest", "id": "sb", "status": "draft"}
-    found, matched_by, display = classify(resource, shipped().medications, {})
+    found, matched_by, display = classify(model(resource), shipped().medications, {})
     assert found == set() and matched_by == () and display == "unnamed medication"
 
 

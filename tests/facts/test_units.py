@@ -26,6 +26,7 @@ from .builders import (
     ionized_ca,
     make_facts,
     mg,
+    model,
     observation,
     potassium,
     rx,
@@ -35,7 +36,7 @@ from .builders import (
 
 
 def lab(resource: dict[str, object]) -> LabResult:
-    result = read_observation(resource, shipped())
+    result = read_observation(model(resource), shipped())
     assert isinstance(result, LabResult), result
     return result
 
@@ -294,7 +295,7 @@ def test_units_are_case_insensitive(unit: str) -> None:
 )
 def test_unrecognised_unit_is_not_used_and_is_listed_in_skipped(code: str, unit: str) -> None:
     resource = observation(code, 0.4, unit, obs_id="odd-unit")
-    read = read_observation(resource, shipped())
+    read = read_observation(model(resource), shipped())
     assert isinstance(read, SkippedResult)
     assert read.reason == "unrecognised unit"
     assert read.unit == unit
@@ -312,7 +313,7 @@ def test_unrecognised_unit_does_not_fire_hypomagnesemia() -> None:
 def test_no_unit_at_all_is_not_used() -> None:
     resource = observation(MG, 1.1, "mg/dL")
     del resource["valueQuantity"]["unit"], resource["valueQuantity"]["code"]
-    read = read_observation(resource, shipped())
+    read = read_observation(model(resource), shipped())
     assert isinstance(read, SkippedResult)
     assert read.reason == "unrecognised unit"
 

@@ -47,7 +47,7 @@ def test_absent_key_is_fetched_with_the_bearer_token(
 ) -> None:
     fhir.add("/fhir/Observation", bundle(observation("o1"), observation("o2")))
     data = run(hook_request(_without("observations"), fhir_server=fhir.base, token=TOKEN), client)
-    assert [r["id"] for r in data.resources["observations"]] == ["o1", "o2"]
+    assert [r.id for r in data.resources["observations"]] == ["o1", "o2"]
     assert data.sources == {
         "patient": "prefetch",
         "observations": "fhir",
@@ -66,7 +66,7 @@ def test_without_fhir_authorization_no_token_is_sent(
 ) -> None:
     fhir.add(f"/fhir/Patient/{PATIENT_ID}", patient())
     data = run(hook_request(_without("patient"), fhir_server=fhir.base), client)
-    assert data.resources["patient"][0]["id"] == PATIENT_ID
+    assert data.resources["patient"][0].id == PATIENT_ID
     assert [s.authorization for s in fhir.seen] == [None]
 
 
@@ -75,7 +75,7 @@ def test_pagination_is_followed_across_three_pages(
 ) -> None:
     _pages(fhir, 3)
     data = run(hook_request(_without("observations"), fhir_server=fhir.base, token=TOKEN), client)
-    assert [r["id"] for r in data.resources["observations"]] == [
+    assert [r.id for r in data.resources["observations"]] == [
         "p1-0", "p1-1", "p2-0", "p2-1", "p3-0", "p3-1",
     ]  # fmt: skip
     assert [s.query.get("page") for s in fhir.seen] == [None, ["2"], ["3"]]
@@ -94,7 +94,7 @@ def test_page_cap_is_respected(fhir: FakeFhirServer, client: RequestsFhirClient)
 def test_fetched_entries_are_capped(fhir: FakeFhirServer, client: RequestsFhirClient) -> None:
     _pages(fhir, 3)
     data = run(hook_request(_without("observations"), fhir_server=fhir.base), client, max_entries=3)
-    assert [r["id"] for r in data.resources["observations"]] == ["p1-0", "p1-1", "p2-0"]
+    assert [r.id for r in data.resources["observations"]] == ["p1-0", "p1-1", "p2-0"]
     assert len(fhir.seen) == 2
     assert "prefetch 'observations' capped at 3 resources" in data.notes
 
@@ -107,7 +107,7 @@ def test_next_link_on_another_origin_is_not_followed(
     fhir.add("/fhir/Observation", bundle(observation("o1"), next_url=elsewhere))
     data = run(hook_request(_without("observations"), fhir_server=fhir.base, token=TOKEN), client)
     assert len(fhir.seen) == 1
-    assert [r["id"] for r in data.resources["observations"]] == ["o1"]
+    assert [r.id for r in data.resources["observations"]] == ["o1"]
     assert (
         "prefetch 'observations': next page is not on the FHIR server, not followed" in data.notes
     )
@@ -119,7 +119,7 @@ def test_relative_next_link_is_resolved_on_the_server(
     fhir.add("/fhir/Observation", bundle(observation("o1"), next_url="Observation?page=2"))
     fhir.add("/fhir/Observation?page=2", bundle(observation("o2")))
     data = run(hook_request(_without("observations"), fhir_server=fhir.base), client)
-    assert [r["id"] for r in data.resources["observations"]] == ["o1", "o2"]
+    assert [r.id for r in data.resources["observations"]] == ["o1", "o2"]
 
 
 @pytest.mark.parametrize(

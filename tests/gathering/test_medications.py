@@ -29,7 +29,7 @@ def test_medication_included_in_a_prefetch_bundle(
 ) -> None:
     prefetch = _ordering("Medication/m1", included=(medication("m1"),))
     data = run(hook_request(prefetch, fhir_server=fhir.base), client)
-    assert data.medications["Medication/m1"]["id"] == "m1"
+    assert data.medications["Medication/m1"].id == "m1"
     assert fhir.seen == []
     assert data.notes == ()
 
@@ -46,7 +46,7 @@ def test_medication_fetched_from_the_server_with_the_token(
 ) -> None:
     fhir.add("/fhir/Medication/m2", medication("m2"))
     data = run(hook_request(_ordering("Medication/m2"), fhir_server=fhir.base, token=TOKEN), client)
-    assert data.medications["Medication/m2"]["id"] == "m2"
+    assert data.medications["Medication/m2"].id == "m2"
     assert [(s.path, s.authorization) for s in fhir.seen] == [
         ("/fhir/Medication/m2", f"Bearer {TOKEN}")
     ]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from cds_service.gathering import RequestsFhirClient
 from cds_service.metrics import REGISTRY
-from cds_service.protocol import DataUnavailable
+from cds_service.protocol import DataUnavailable, as_resource, decode_hook_body, parse_hook_request
 
 from .support import (
+    PATIENT_ID,
     FakeFhirServer,
     bundle,
     full_prefetch,
@@ -32,19 +34,34 @@ def test_full_prefetch_makes_no_http_call(fhir: FakeFhirServer, client: Requests
     data = run(hook_request(prefetch, fhir_server=fhir.base, token="t"), client)
     assert fhir.seen == []
     assert dict(data.sources) == dict.fromkeys(prefetch, "prefetch")
-    assert [r["id"] for r in data.resources["observations"]] == ["o1", "o2"]
-    assert [r["id"] for r in data.resources["patient"]] == [patient()["id"]]
+    assert [r.id for r in data.resources["observations"]] == ["o1", "o2"]
+    assert [r.id for r in data.resources["patient"]] == [patient()["id"]]
     assert data.notes == ()
 
 
-def test_prefetch_resources_are_the_decoded_dicts_not_copies(client: RequestsFhirClient) -> None:
-    prefetch = full_prefetch()
-    request = hook_request(prefetch)
+def test_prefetch_resources_are_the_decoded_models_not_copies(client: RequestsFhirClient) -> None:
+    body = {
+        "hook": "patient-view",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {"userId": "Practitioner/example", "patientId": PATIENT_ID},
+        "prefetch": full_prefetch(),
+    }
+    request = parse_hook_request(decode_hook_body(orjson.dumps(body)), expected_hook="patient-view")
     data = run(request, client)
     sent = request.prefetch
     assert sent is not None
-    assert data.resources["observations"][0] is sent["observations"]["entry"][0]["resource"]
+    assert data.resources["observations"][0] is sent["observations"].entry[0].resource
     assert data.resources["patient"][0] is sent["patient"]
+
+
+def test_plain_json_prefetch_is_read_as_the_same_models(client: RequestsFhirClient) -> None:
+    # A request decoded by the generic path (the CLI, a body the reduced decoder refuses).
+    prefetch = full_prefetch()
+    data = run(hook_request(prefetch), client)
+    assert data.resources["patient"] == [as_resource(prefetch["patient"])]
+    assert data.resources["observations"] == [
+        as_resource(entry["resource"]) for entry in prefetch["observations"]["entry"]
+    ]
 
 
 def test_outcome_entries_are_skipped(client: RequestsFhirClient) -> None:
@@ -54,7 +71,7 @@ def test_outcome_entries_are_skipped(client: RequestsFhirClient) -> None:
     )
     observations["entry"].append({"resource": observation("o9"), "search": {"mode": "outcome"}})
     data = run(hook_request(full_prefetch(observations=observations)), client)
-    assert [r["id"] for r in data.resources["observations"]] == ["o1"]
+    assert [r.id for r in data.resources["observations"]] == ["o1"]
 
 
 def test_null_key_means_no_data(client: RequestsFhirClient) -> None:
@@ -98,7 +115,7 @@ def test_bundle_with_only_a_warning_outcome_is_empty_data(client: RequestsFhirCl
 def test_error_outcome_beside_data_keeps_the_data_with_a_note(client: RequestsFhirClient) -> None:
     value = bundle(observation("o1"), outcome())
     data = run(hook_request(full_prefetch(observations=value)), client)
-    assert [r["id"] for r in data.resources["observations"]] == ["o1"]
+    assert [r.id for r in data.resources["observations"]] == ["o1"]
     assert any("OperationOutcome" in note for note in data.notes)
 
 
@@ -149,14 +166,14 @@ def test_junk_entries_inside_a_bundle_are_skipped_with_a_note(client: RequestsFh
     value = bundle(observation("o1"))
     value["entry"] += ["x", 3, None, {"fullUrl": "urn:uuid:1"}, {"resource": "text"}]
     data = run(hook_request(full_prefetch(observations=value)), client)
-    assert [r["id"] for r in data.resources["observations"]] == ["o1"]
+    assert [r.id for r in data.resources["observations"]] == ["o1"]
     assert "prefetch 'observations': skipped 5 entries without a resource" in data.notes
 
 
 def test_prefetch_cap_keeps_the_first_resources(client: RequestsFhirClient) -> None:
     value = bundle(*(observation(f"o{i}") for i in range(5)))
     data = run(hook_request(full_prefetch(observations=value)), client, max_entries=3)
-    assert [r["id"] for r in data.resources["observations"]] == ["o0", "o1", "o2"]
+    assert [r.id for r in data.resources["observations"]] == ["o0", "o1", "o2"]
     assert "prefetch 'observations' capped at 3 resources" in data.notes
     assert len(value["entry"]) == 5  # the request itself is left alone
 

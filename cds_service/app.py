@@ -175,8 +175,8 @@ def create_app(
             return denied
         return _json(service.discovery)
 
-    @app.post("/cds-services/{service_id}")
-    async def hook(service_id: str, request: Request) -> Response:
+    async def hook(request: Request) -> Response:
+        service_id: str = request.path_params["service_id"]
         if denied := await authenticate(request):
             return denied
         started = time.perf_counter()
@@ -198,6 +198,9 @@ def create_app(
             if service_id in service.discovery_ids:
                 metrics.REQUEST_LATENCY.labels(service_id).observe(time.perf_counter() - started)
                 metrics.RESPONSES.labels(service_id, str(status)).inc()
+
+    # A plain Starlette route: the hot path needs no FastAPI parameter handling.
+    app.add_route("/cds-services/{service_id}", hook, methods=["POST"])
 
     @app.post("/cds-services/{service_id}/feedback")
     async def feedback(service_id: str, request: Request) -> Response:

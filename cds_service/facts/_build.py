@@ -80,9 +80,9 @@ def build_facts(
     windows = content.settings.windows
     by_type = _by_type(resources)
     labs, skipped = read_labs(by_type.get("Observation", ()), content)
+    latest = now + _CLOCK_SKEW
     labs = {
-        analyte: [r for r in results if r.effective <= now + _CLOCK_SKEW]
-        for analyte, results in labs.items()
+        analyte: [r for r in results if r.effective <= latest] for analyte, results in labs.items()
     }
     current_window = timedelta(days=windows.current_lab_days)
     current = {

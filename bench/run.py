@@ -185,6 +185,9 @@ class Server:
         self.stop()
         raise RuntimeError("server did not start")
 
+    def pids(self) -> list[int]:
+        return _process_tree(self.process.pid)
+
     def peak_memory_mb(self) -> float:
         return round(max(_vm_hwm_mb(pid) for pid in _process_tree(self.process.pid)), 1)
 
@@ -210,10 +213,34 @@ def sequential(port: int, body: bytes, requests: int) -> dict[str, float]:
     return _percentiles(_time(call, requests))
 
 
-def concurrent(port: int, body_file: Path, seconds: int, connections: int) -> dict[str, Any]:
-    """wrk with a fixed connection count; falls back to nothing when wrk is missing."""
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far (threads included)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def concurrent(
+    port: int, body_file: Path, seconds: int, connections: int, server_pids: list[int]
+) -> dict[str, Any]:
+    """wrk with a fixed connection count; falls back to nothing when wrk is missing.
+
+    Also reports the CPU time the server and wrk spent per request: with every core busy,
+    throughput is the cores divided by their sum.
+    """
     if shutil.which("wrk") is None:
         return {"skipped": "wrk is not installed (apt-get install wrk)"}
+    server_cpu, wrk_cpu = _cpu_seconds(server_pids), _children_cpu_seconds()
     result = subprocess.run(
         [
             "wrk",
@@ -230,14 +257,18 @@ def concurrent(port: int, body_file: Path, seconds: int, connections: int) -> di
         env={**os.environ, "BENCH_BODY": str(body_file)},
         check=True,
     )
+    server_cpu, wrk_cpu = _cpu_seconds(server_pids) - server_cpu, _children_cpu_seconds() - wrk_cpu
     line = next(ln for ln in result.stdout.splitlines() if ln.startswith("JSON "))
     raw = orjson.loads(line[5:])
+    requests = max(raw["requests"], 1)
     return {
         "connections": connections,
         "p50_ms": raw["p50"] / 1000,
         "p99_ms": raw["p99"] / 1000,
         "requests_per_s": round(raw["requests"] / (raw["duration_us"] / 1e6), 1),
         "non_2xx_or_errors": raw["errors"],
+        "server_cpu_ms_per_request": round(server_cpu * 1000 / requests, 3),
+        "wrk_cpu_ms_per_request": round(wrk_cpu * 1000 / requests, 3),
     }
 
 
@@ -247,13 +278,13 @@ def _floor_ms(body: bytes) -> float:
 
 
 def concurrent_runs(
-    port: int, body: bytes, body_file: Path, seconds: int, runs: int
+    port: int, body: bytes, body_file: Path, seconds: int, runs: int, server_pids: list[int]
 ) -> dict[str, Any]:
     """``runs`` wrk runs at concurrency 8; the median run by throughput, and every run."""
     results = []
     for _ in range(runs):
         floor = _floor_ms(body)
-        result = concurrent(port, body_file, seconds, 8)
+        result = concurrent(port, body_file, seconds, 8, server_pids)
         if "skipped" in result:
             return result
         results.append({**result, "orjson_loads_p50_ms": floor})
@@ -284,7 +315,7 @@ def over_http(
                         "observations": size,
                         "sequential": sequential(server.port, body, requests),
                         "concurrency_8": concurrent_runs(
-                            server.port, body, body_file, seconds, runs
+                            server.port, body, body_file, seconds, runs, server.pids()
                         ),
                     }
                 )
@@ -331,17 +362,20 @@ def _table(result: dict[str, Any]) -> str:
         lines += [
             "",
             "Every concurrency-8 run, with the machine's speed just before it "
-            "(`orjson.loads` p50 of the same body):",
+            "(`orjson.loads` p50 of the same body) and the CPU time the server (all its "
+            "processes and threads) and wrk spent per request:",
             "",
-            "| workers | run | orjson.loads ms | c8 p50 ms | c8 p99 ms | c8 req/s |",
-            "|---:|---:|---:|---:|---:|---:|",
+            "| workers | run | orjson.loads ms | c8 p50 ms | c8 p99 ms | c8 req/s "
+            "| server CPU ms/req | wrk CPU ms/req |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for row in result["http"]:
             for number, run in enumerate(row["concurrency_8"].get("runs", ()), start=1):
                 lines.append(
                     f"| {row['workers']} | {number} | {run['orjson_loads_p50_ms']:.3f} "
                     f"| {run['p50_ms']:.2f} | {run['p99_ms']:.2f} "
-                    f"| {run['requests_per_s']:,.0f} |"
+                    f"| {run['requests_per_s']:,.0f} | {run['server_cpu_ms_per_request']:.2f} "
+                    f"| {run['wrk_cpu_ms_per_request']:.2f} |"
                 )
         peaks = [
             f"{r['workers']} worker(s): {r['server_peak_rss_mb']} MiB"

@@ -43,3 +43,7 @@ def test_quick_benchmark_writes_its_table_and_json(tmp_path: Path) -> None:
         assert row["evaluate"]["p50_ms"] > 0 and row["ratio_to_orjson_loads"] > 0
     assert {row["workers"] for row in report["http"]} == {1, 2}
     assert all(row["sequential"]["p50_ms"] > 0 for row in report["http"])
+    for row in report["http"]:
+        for run in row["concurrency_8"].get("runs", ()):
+            # Measured from /proc around each wrk run: a server that served requests used CPU.
+            assert run["requests_per_s"] > 0 and run["server_cpu_ms_per_request"] > 0

@@ -461,6 +461,21 @@ def test_observation_status_of_the_wrong_type_is_not_a_500(client: TestClient, s
     assert response.json() == {"cards": []}  # the malformed result is not used
 
 
+@pytest.mark.parametrize("depth", [900, 990, 1010])
+def test_observation_status_nested_deep_is_not_a_500(client: TestClient, depth: int) -> None:
+    # Up to orjson's 1,024 levels the body decodes; a message quoting the value would overflow
+    # the stack at the interpreter's default recursion limit (the server's; not raised here).
+    body = json.dumps(_with((*_OBSERVATION, "status"), "DEEP")).encode()
+    body = body.replace(b'"DEEP"', b"[" * depth + b"]" * depth)
+    response = client.post(
+        "/cds-services/mg-patient-view",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+    _assert_acceptable(response)
+    assert response.json() == {"cards": []}
+
+
 @pytest.mark.parametrize(
     ("member", "value"),
     [("code", ["19123-9"]), ("system", ["http://loinc.org"]), ("code", {"value": "19123-9"})],

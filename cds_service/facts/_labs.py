@@ -128,6 +128,13 @@ def _effective(resource: Resource) -> datetime | None:
     )
 
 
+def _status_reason(status: object) -> str:
+    # Never the repr of a client's array or object: one nested deep enough overflows the stack.
+    if status is None or isinstance(status, (str, int, float)):
+        return f"status {status!r}"
+    return f"status of type {type(status).__name__}"
+
+
 def read_observation(resource: Resource, content: Content) -> LabResult | SkippedResult | None:
     """Only what the rules need; None when the Observation is not in any value set."""
     return _read(resource, content, content.usable_lab_statuses)
@@ -145,7 +152,7 @@ def _read(
         resource_id = None
     status = resource.status
     if type(status) is not str or status not in usable_statuses:
-        return SkippedResult(analyte, code, f"status {status!r}", resource_id=resource_id)
+        return SkippedResult(analyte, code, _status_reason(status), resource_id=resource_id)
     quantity = resource.valueQuantity
     if type(quantity) is not Quantity:
         return SkippedResult(analyte, code, "no numeric valueQuantity", resource_id=resource_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
 
@@ -95,6 +96,24 @@ def test_unusable_status_is_ignored(status: str) -> None:
     assert facts.current == {}
     assert [s.resource_id for s in facts.skipped] == ["bad"]
     silent("hypomagnesemia", labs=[resource])
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (None, "status None"),
+        (7, "status 7"),
+        ({"code": "final"}, "status of type dict"),
+        (["final"], "status of type list"),
+        # Nested close to the interpreter's recursion limit: its repr would overflow the stack.
+        (functools.reduce(lambda inner, _: [inner], range(990), []), "status of type list"),
+    ],
+    ids=["absent", "number", "object", "array", "array-nested-990-deep"],
+)
+def test_status_that_is_not_a_code_is_named_by_its_type(status: object, reason: str) -> None:
+    read = read_observation(model(mg(1.0, obs_id="odd") | {"status": status}), shipped())
+    assert isinstance(read, SkippedResult)
+    assert (read.reason, read.resource_id) == (reason, "odd")
 
 
 @pytest.mark.parametrize("status", ["final", "amended", "corrected"])

@@ -64,6 +64,8 @@ class GatheredData:
 class _Collected:
     """Mutable state of one gather call; only the calling thread touches it."""
 
+    order: tuple[str, ...]
+    """The prefetch keys, in template order."""
     resources: dict[str, list[Resource]] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
     key_notes: dict[str, list[str]] = field(default_factory=dict)
@@ -284,14 +286,18 @@ def _notes(
 def _raise_unavailable(
     collected: _Collected, details: Mapping[str, str], started: float
 ) -> NoReturn:
+    # In template order, not the order concurrent fetches happened to fail in.
+    reasons = {
+        key: collected.unavailable[key] for key in collected.order if key in collected.unavailable
+    }
     _log.warning(
         "gathering.unavailable",
-        keys=list(collected.unavailable),
-        reasons=collected.unavailable,
+        keys=list(reasons),
+        reasons=reasons,
         details=dict(details),
         ms=round((time.monotonic() - started) * 1000, 2),
     )
-    raise _unavailable(collected.unavailable)
+    raise _unavailable(reasons)
 
 
 def _fallback(
@@ -351,7 +357,7 @@ def gather(
     before any request is made, so the caller can move it off the event loop.
     """
     started = time.monotonic()
-    collected = _Collected()
+    collected = _Collected(order=tuple(templates))
     prefetch = request.prefetch or {}
     for key in templates:
         _take_prefetch(key, prefetch, collected, max_entries)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from typing import Any
 
@@ -15,6 +16,7 @@ from cds_service.protocol import DataUnavailable
 
 from .support import (
     PATIENT_ID,
+    TEMPLATES,
     TOKEN,
     FakeFhirServer,
     bundle,
@@ -209,6 +211,26 @@ def test_client_errors_become_unavailable(fhir_client: Any) -> None:
     request = hook_request(_without("observations"), fhir_server="https://fhir.example.org/r4")
     with pytest.raises(DataUnavailable, match="FHIR server failed"):
         run(request, fhir_client)
+
+
+class _FailingTogether:
+    """Fails all three key fetches at the same moment, so they finish in no particular order."""
+
+    def __init__(self) -> None:
+        self.barrier = threading.Barrier(3)
+
+    def get_json(self, url: str, *, bearer: str | None, timeout_s: float) -> Any:
+        self.barrier.wait(timeout=5)
+        raise FhirFetchError("refused")
+
+
+def test_unavailable_keys_are_listed_in_template_order() -> None:
+    request = hook_request(None, fhir_server="https://fhir.example.org/r4")
+    for _ in range(20):
+        with pytest.raises(DataUnavailable) as raised:
+            run(request, _FailingTogether())
+        missing = raised.value.missing
+        assert missing and missing == [key for key in TEMPLATES if key in missing]
 
 
 def test_unreachable_server_is_unavailable(client: RequestsFhirClient) -> None:

@@ -7,9 +7,13 @@ skips every other member of a FHIR resource or Bundle in C. The envelope (``cont
 stays plain JSON for ``parse_hook_request`` and the prefetch templates.
 
 A body that does not fit the schema (a ``prefetch`` that is not an object, nesting deep enough to
-exhaust recursion), or is not valid JSON at all (UTF-8 included), is decoded again in full by the
-generic path, whose 400 messages are the reference; its prefetch values become models when
-gathering reads them (``as_resource``), so both paths give the same answer.
+exhaust recursion: at the interpreter's default limit msgspec gives up before orjson's 1,024
+levels), or is not valid JSON at all (UTF-8 included), is decoded again in full by the generic
+path, whose 400 messages are the reference; its prefetch values become models when gathering
+reads them (``as_resource``), so both paths give the same answer. Two differences remain, in
+what the generic path refuses or rounds: a number beyond a double's range in a member no reader
+reads is skipped here, and an integer beyond 64 bits stays exact here where orjson makes it a
+float. ``tests/protocol/test_decode.py`` compares both paths over the fuzzer's mutations.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -161,3 +163,18 @@ def hook_request(
             "medicationStatements": bundle(),
         },
     }
+
+
+# The interpreter's default. Hypothesis raises the limit while a test runs; the server runs at
+# the default, which decides how deep a document msgspec decodes and when a repr overflows.
+DEFAULT_RECURSION_LIMIT = 1000
+
+
+@contextlib.contextmanager
+def server_recursion_limit() -> Iterator[None]:
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(DEFAULT_RECURSION_LIMIT)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(before)

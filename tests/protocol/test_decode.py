@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from cds_service.protocol import (
 )
 from cds_service.scenarios import load_scenario
 
-from ..support import LOINC, RXNORM, UCUM, make_service
+from ..support import LOINC, RXNORM, UCUM, make_service, server_recursion_limit
 from ..test_fuzz import BASES, FUZZ, mutated_bodies
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "fixtures" / "scenarios").glob("*.json"))
@@ -279,19 +277,8 @@ def test_odd_shapes_get_the_same_answer_from_both_decoders(prefetch: Any) -> Non
     assert _answer("mg-patient-view", decode_hook_body(body), BENCH_NOW) == expected
 
 
-_DEFAULT_RECURSION_LIMIT = 1000
 _BEYOND_64_BITS = re.compile(rb"\d{20,}")
 _ORJSON_LIMITS = ("nested deeper than", "infinity when parsed as double")
-
-
-@contextlib.contextmanager
-def _recursion_limit(limit: int) -> Iterator[None]:
-    before = sys.getrecursionlimit()
-    sys.setrecursionlimit(limit)
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(before)
 
 
 def _answer_to_body(service_id: str, body: bytes, decode: Any) -> Any:
@@ -314,9 +301,8 @@ def test_mutated_requests_get_the_same_answer_from_both_decoders(service_id: str
             # same number, but the envelope's pydantic fields (expires_in) accept only the int.
             return
         expected = _answer_to_body(service_id, body, decode_json)
-        # Hypothesis raises the recursion limit while a test runs; the server runs at the
-        # interpreter's default, which is what stops msgspec before orjson's 1,024 levels.
-        with _recursion_limit(_DEFAULT_RECURSION_LIMIT):
+        # At the server's recursion limit, which stops msgspec before orjson's 1,024 levels.
+        with server_recursion_limit():
             answer = _answer_to_body(service_id, body, decode_hook_body)
         if any(limit in str(expected) for limit in _ORJSON_LIMITS):
             # Valid JSON beyond orjson's limits (nesting past 1,024 levels, a number past a

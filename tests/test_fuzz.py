@@ -403,7 +403,11 @@ def test_mutated_hook_requests_never_get_a_5xx(
             st.just(service_id),
             st.just(service_id),
             st.sampled_from(other_services),
-            st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.~", min_size=1, max_size=30),
+            # "." and ".." are dot segments: the client removes them and would POST to the
+            # discovery endpoint itself, which rightly answers 405.
+            st.text(
+                alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.~", min_size=1, max_size=30
+            ).filter(lambda target: target not in {".", ".."}),
         ),
     )
     def run(body: bytes, target: str) -> None:

@@ -3,7 +3,6 @@ client-facing errors."""
 
 from ._decode import decode_hook_body
 from ._resources import (
-    RESOURCE_FIELDS,
     BundleEntry,
     BundleLink,
     CodeableConcept,
@@ -29,7 +28,6 @@ from .request import (
 
 __all__ = [
     "HOOK_REQUIRED_CONTEXT",
-    "RESOURCE_FIELDS",
     "SERVICES",
     "BadRequest",
     "BundleEntry",

@@ -110,10 +110,6 @@ class Resource(msgspec.Struct, frozen=True, gc=False):
     link: ListOrJson[BundleLink] = None
 
 
-RESOURCE_FIELDS = frozenset(Resource.__struct_fields__)
-"""The members kept from a resource or Bundle; every other member is skipped."""
-
-
 def as_resource(value: Any) -> Resource | None:
     """A JSON object as a ``Resource``; None for anything else.
 

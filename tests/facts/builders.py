@@ -303,7 +303,7 @@ def medication(
 
 def model(resource: Mapping[str, Any]) -> Resource:
     """A built resource as the gathering layer hands it to the facts: a ``Resource`` model."""
-    converted = as_resource(dict(resource))
+    converted = as_resource(resource)
     assert converted is not None
     return converted
 

@@ -74,6 +74,29 @@ def test_junk_draft_orders_are_ignored_with_a_note(drafts: Any, client: Requests
     assert len(data.notes) == 1
 
 
+def _contained_within_contained(depth: int) -> dict[str, Any]:
+    resource: dict[str, Any] = {"resourceType": "Medication", "id": "innermost"}
+    for _ in range(depth):
+        resource = {"resourceType": "Medication", "contained": [resource]}
+    return {**med_request("deep"), "contained": [resource]}
+
+
+def test_draft_nested_beyond_the_recursion_limit_is_ignored_with_a_note(
+    client: RequestsFhirClient,
+) -> None:
+    # 500 contained levels are 1,000 JSON levels: orjson decodes them, the models cannot.
+    deep = _contained_within_contained(500)
+    data = _drafts(deep, client)
+    assert (data.draft_orders, data.notes) == ([], ("draftOrders is nested too deeply: ignored",))
+    data = _drafts({"resourceType": "Bundle", "entry": [{"resource": deep}]}, client)
+    assert (data.draft_orders, data.notes) == (
+        [],
+        ("draftOrders: skipped 1 entries without a resource",),
+    )
+    shallow = _drafts(_contained_within_contained(20), client)
+    assert [d.id for d in shallow.draft_orders] == ["deep"]
+
+
 def test_array_of_resources_is_tolerated(client: RequestsFhirClient) -> None:
     request = hook_request(
         full_prefetch(), draft_orders=[med_request("d1"), {"resource": med_request("d2")}]

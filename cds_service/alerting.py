@@ -126,16 +126,17 @@ class OverrideSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SnoozePolicy:
-    """The site's snooze settings: hours per topic, and the order-select → order-sign window."""
+    """The site's snooze settings: hours per topic and indicator (an indicator without hours is
+    never snoozed), and the order-select → order-sign window."""
 
-    hours: Mapping[str, float]
+    hours: Mapping[str, Mapping[str, float]]
     session_window: timedelta
 
     @classmethod
     def from_content(cls, content: Content) -> SnoozePolicy:
         return cls(
             hours={
-                code: topic.topic.snooze_hours
+                code: {str(k): hours for k, hours in topic.topic.snooze_hours.items()}
                 for code, topic in content.topics.items()
                 if topic.topic.snooze_hours
             },
@@ -157,13 +158,16 @@ class SnoozePolicy:
         order_key: Callable[[Finding], str | None],
     ) -> Suppressor:
         """Withholds findings this patient's recent overrides silence; one read, only if needed."""
-        longest = max([timedelta(hours=h) for h in self.hours.values()] + [self.session_window])
+        longest = max(
+            [timedelta(hours=h) for per in self.hours.values() for h in per.values()]
+            + [self.session_window]
+        )
         read: list[Sequence[OverrideRecord]] = []
 
         def suppress(finding: Finding) -> str | None:
             if not read:  # one query per request, only once a card is about to be shown
                 read.append(_recent_overrides(source, patient_hash, topics, now - longest))
-            hours = self.hours.get(finding.topic)
+            hours = self.hours.get(finding.topic, {}).get(finding.indicator)
             snoozed = is_snoozed(
                 finding.topic,
                 finding.indicator,

@@ -12,10 +12,11 @@ from fastapi import FastAPI
 
 from ._logging import configure_logging, get_logger
 from .app import Authenticator, create_app
-from .content import Content, load_content
+from .content import Content
 from .demo import demo_enabled, mount_demo
 from .gathering import RequestsFhirClient
 from .pipeline import CdsService
+from .profile import load_site_content
 from .settings import AuthMode, Settings
 from .store import Store
 from .trust import TrustVerifier, load_trust_config
@@ -83,7 +84,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     """Load content (fail loudly), open the store, and build the verifier for ``jwt`` mode."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
-    content = load_content(settings.cards_dir)
+    content = load_site_content(settings.cards_dir)
     _sqlite_path_ready(settings.database_url)
     settings = _with_hash_key(settings)
     store = Store.open(settings.database_url, retention_days=settings.audit_retention_days)

@@ -10,7 +10,8 @@ from typing import Any
 
 import orjson
 
-from .content import ContentError, load_content
+from .content import ContentError
+from .profile import load_site_content
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -59,7 +60,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .settings import Settings
 
     settings = Settings()
-    content = load_content(args.cards or settings.cards_dir)
+    content = load_site_content(args.cards or settings.cards_dir)
     payload, scenario_now = _load_request(args.request)
     now = _parse_now(args.now) or scenario_now
     service = CdsService(
@@ -91,7 +92,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
     directory = args.directory or Settings().cards_dir
     try:
-        content = load_content(directory)
+        content = load_site_content(directory)
     except ContentError as exc:
         print(f"cards/ is invalid: {exc}", file=sys.stderr)
         return 1

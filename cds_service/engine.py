@@ -11,12 +11,13 @@ from . import metrics
 from ._logging import get_logger
 from .alerting import Suppressor
 from .content import INDICATOR_RANK, Content
-from .facts import Facts, LabResult, MedicationFact, build_facts
+from .facts import PREDICATES, Facts, LabResult, MedicationFact, SkippedResult, build_facts
 from .protocol import Resource
-from .render import UuidFactory, render_card
-from .rules import Finding, Outcome, RuleConfig, run_rules
+from .render import UuidFactory, render_cards
+from .rules import TOPICS, Finding, Outcome, RuleConfig, run_rules
 
 _log = get_logger(__name__)
+_PRIORITY = {topic.spec.code: topic.spec.priority for topic in TOPICS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,7 @@ class Engine:
         outcomes = run_rules(facts, self.config, self.enabled)
         findings = sorted(
             (outcome.finding for outcome in outcomes if outcome.finding is not None),
-            key=lambda finding: -INDICATOR_RANK[finding.indicator],
+            key=lambda f: (-INDICATOR_RANK[f.indicator], _PRIORITY.get(f.topic, 1000)),
         )
         shown: list[Finding] = []
         withheld: list[tuple[str, str]] = []
@@ -80,7 +81,7 @@ class Engine:
                 shown.append(finding)
         patient_id = str(context.get("patientId", ""))
         kwargs = {"new_uuid": new_uuid} if new_uuid else {}
-        cards = [render_card(finding, self.content, patient_id, **kwargs) for finding in shown]
+        cards = render_cards(shown, self.content, patient_id, **kwargs)
         return Evaluation(facts, outcomes, shown, withheld, cards, tuple(notes))
 
 
@@ -101,7 +102,7 @@ def _lab_trace(result: LabResult) -> dict[str, Any]:
     return {
         "analyte": result.analyte,
         "code": result.code,
-        "reported": {"value": result.value, "unit": result.unit, "comparator": result.comparator},
+        "reported": {"value": result.number, "unit": result.unit, "comparator": result.comparator},
         "canonical": {"value": round(result.canonical, 4), "unit": result.canonical_unit},
         "family": result.family,
         "effective": result.effective.isoformat(),
@@ -110,51 +111,91 @@ def _lab_trace(result: LabResult) -> dict[str, Any]:
     }
 
 
+def _skipped_trace(skipped: SkippedResult) -> dict[str, Any]:
+    return {
+        "analyte": skipped.analyte,
+        "code": skipped.code,
+        "reason": skipped.reason,
+        "unit": skipped.unit,
+        "effective": skipped.effective.isoformat() if skipped.effective else None,
+        "unreadable": skipped.unreadable,
+        "id": skipped.resource_id,
+    }
+
+
 def _medication_trace(med: MedicationFact) -> dict[str, Any]:
     return {
         "display": med.display,
+        "ingredients": sorted(med.ingredients),
         "classes": sorted(med.classes),
         "matched_by": list(med.matched_by),
+        "route": med.route,
+        "excluded": med.excluded,
         "status": med.status,
         "origin": med.origin,
         "being_ordered": med.being_ordered,
+        "prior_prescription": med.prior_prescription,
         "authored_on": med.authored_on.isoformat() if med.authored_on else None,
         "id": med.resource_id,
+    }
+
+
+def _context_trace(facts: Facts) -> dict[str, Any]:
+    """The clinical context the rules read, and where each part came from."""
+    kidney = facts.kidney
+    cni = facts.cni
+    weight = facts.weight
+    return {
+        "age_years": facts.age_years,
+        "age_source": "Patient.birthDate at the time of the request"
+        if facts.age_years is not None
+        else "no birthDate: adult text",
+        "weight": {"value": weight.shown, "date": weight.day} if weight else None,
+        "kidney_function": (
+            {
+                "egfr": round(kidney.egfr, 1),
+                "comparator": kidney.comparator,
+                "source": kidney.source,
+                "date": kidney.result.day,
+            }
+            if kidney
+            else None
+        ),
+        "kidney_failure_source": facts.kidney_failure_source,
+        "conditions": [
+            {"value_set": c.value_set, "code": c.code, "display": c.display, "id": c.resource_id}
+            for c in facts.conditions
+        ],
+        "cni": (
+            {
+                "classes": sorted(cni.classes),
+                "active": cni.active,
+                "start": cni.start.isoformat() if cni.start else None,
+                "being_started": cni.being_started,
+                "evidence": list(cni.evidence),
+            }
+            if cni
+            else None
+        ),
+        "lab_orders": sorted(facts.lab_orders),
+        "predicates": {name: facts.holds(name) for name in sorted(PREDICATES)},
     }
 
 
 def trace(evaluation: Evaluation) -> dict[str, Any]:
     """Every fact with the raw value it came from, and every rule with why it fired or not."""
     facts = evaluation.facts
-    kidney = facts.kidney
     corrected = facts.corrected_calcium
     return {
         "now": facts.now.isoformat(),
         "hook": facts.hook,
         "data_notes": list(evaluation.notes),
+        "context": _context_trace(facts),
         "labs": {
             analyte: [_lab_trace(r) for r in results] for analyte, results in facts.labs.items()
         },
         "current": {analyte: _lab_trace(result) for analyte, result in facts.current.items()},
-        "skipped_results": [
-            {
-                "analyte": s.analyte,
-                "code": s.code,
-                "reason": s.reason,
-                "unit": s.unit,
-                "id": s.resource_id,
-            }
-            for s in facts.skipped
-        ],
-        "kidney_function": (
-            {
-                "egfr": round(kidney.egfr, 1),
-                "comparator": kidney.comparator,
-                "source": kidney.source,
-            }
-            if kidney
-            else None
-        ),
+        "skipped_results": [_skipped_trace(s) for s in facts.skipped],
         "corrected_calcium": (
             {
                 "calcium": _lab_trace(corrected.calcium),
@@ -166,9 +207,13 @@ def trace(evaluation: Evaluation) -> dict[str, Any]:
             else None
         ),
         "mg_trend": [_lab_trace(r) for r in facts.mg_trend],
-        "cni_start": facts.cni_start.isoformat() if facts.cni_start else None,
         "active_medications": [_medication_trace(m) for m in facts.active],
+        "earlier_medications": [_medication_trace(m) for m in facts.history],
         "draft_orders": [_medication_trace(m) for m in facts.drafts],
+        "ignored_orders": [
+            {"display": o.display, "reason": o.reason, "id": o.resource_id}
+            for o in facts.ignored_orders
+        ],
         "rules": [
             {
                 "topic": outcome.topic,

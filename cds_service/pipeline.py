@@ -107,6 +107,7 @@ class CdsService:
             page_cap=s.fhir_page_cap,
             max_entries=s.max_prefetch_entries,
             max_draft_orders=s.max_draft_orders,
+            optional=profile.optional_keys,
             offline=inline,
         )
 

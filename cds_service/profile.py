@@ -7,14 +7,16 @@ The service picks a profile per call; per-client profiles live beside the trust 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .alerting import SnoozePolicy
-from .content import Content
+from .content import Content, load_content
 from .engine import Engine
-from .protocol import discovery_document, prefetch_templates
+from .protocol import OPTIONAL_PREFETCH, discovery_document, prefetch_templates
+from .rules import ADVICE_SPEC, TOPIC_SPECS
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +25,14 @@ class Profile:
     content: Content
     engine: Engine
     templates: Mapping[str, str]
+    optional_keys: frozenset[str]
     discovery: Mapping[str, Any]
     snooze: SnoozePolicy
+
+
+def load_site_content(directory: Path, overlays: Sequence[Path] = ()) -> Content:
+    """``cards/`` (with a site's overlays on top), checked against the rules' topic specs."""
+    return load_content(directory, TOPIC_SPECS, ADVICE_SPEC, overlays=overlays)
 
 
 def build_profile(content: Content, *, name: str = "default") -> Profile:
@@ -33,6 +41,7 @@ def build_profile(content: Content, *, name: str = "default") -> Profile:
         content=content,
         engine=Engine(content),
         templates=prefetch_templates(content),
-        discovery=discovery_document(content),
+        optional_keys=OPTIONAL_PREFETCH,
+        discovery=discovery_document(content, TOPIC_SPECS),
         snooze=SnoozePolicy.from_content(content),
     )

@@ -1,23 +1,30 @@
-"""Findings → CDS Hooks cards, with text from ``cards/`` and resources from the formulary."""
+"""Findings → CDS Hooks cards, with text from ``cards/`` and resources from the formulary.
+
+Citations are exact: templates call ``cite('key', ...)``, which leaves a marker in the text;
+once a card's detail is complete, each marker that is really in it becomes "(short; short)" and
+the "Sources:" line lists exactly those sources, strongest first for ``source.label``.
+Transplant sources are dropped for a patient not on a calcineurin inhibitor.
+"""
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from jinja2 import TemplateError
 
 from ._logging import get_logger
-from .content import CompiledTopic, Content
-from .content._schema import FormularyEntry
-from .rules import Finding, Row, Suggestion
+from .content import SOURCE_RANK, CompiledTopic, Content, FormularyEntry, Source
+from .rules import Finding, MgPlan, Row, Suggestion
 
 TOPIC_SYSTEM = "urn:cds-service:topic"
 SUMMARY_LIMIT = 139
 _SPACES = re.compile(r"\s+")
 _BLANK_RUNS = re.compile(r"\n{3,}")
+_MARKER = re.compile(r"\x00cite:([^\x00]*)\x00")
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"[ \t]+([.,;:)])")
 _log = get_logger(__name__)
 
 UuidFactory = Callable[[], str]
@@ -35,14 +42,76 @@ def results_table(rows: tuple[Row, ...]) -> str:
     return "\n".join(lines)
 
 
-def _template_values(finding: Finding, topic: CompiledTopic) -> dict[str, Any]:
-    values: dict[str, Any] = {"indicator": finding.indicator, **finding.values}
+class Citations:
+    """``cite()`` for one card: markers now, "(short; short)" once the text is final."""
+
+    def __init__(self, sources: Mapping[str, Source], *, on_cni: bool) -> None:
+        self._sources = sources
+        self._on_cni = on_cni
+        self.cited: list[str] = []
+
+    def __call__(self, *keys: str) -> str:
+        shown = [
+            key
+            for key in keys
+            if key in self._sources and (self._on_cni or not self._sources[key].transplant)
+        ]
+        return f"\x00cite:{','.join(shown)}\x00" if shown else ""
+
+    def resolve(self, text: str) -> str:
+        """Markers → citations, recording each source in order of first appearance."""
+
+        def replace(match: re.Match[str]) -> str:
+            keys = [key for key in match.group(1).split(",") if key]
+            for key in keys:
+                if key not in self.cited:
+                    self.cited.append(key)
+            return "(" + "; ".join(self._sources[key].short for key in keys) + ")"
+
+        return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", _MARKER.sub(replace, text))
+
+    def strongest(self) -> Source | None:
+        ranked = sorted(
+            enumerate(self.cited), key=lambda p: (SOURCE_RANK[self._sources[p[1]].kind], p[0])
+        )
+        return self._sources[ranked[0][1]] if ranked else None
+
+    def line(self) -> str:
+        cited = []
+        for key in self.cited:
+            source = self._sources[key]
+            label = f"{source.short}: {source.label}"
+            cited.append(f"[{label}]({source.url})" if source.url else label)
+        return "**Sources:** " + "; ".join(cited) if cited else ""
+
+
+def _advice_values(plan: MgPlan | None, content: Content, cite: Citations) -> dict[str, Any]:
+    if plan is None:
+        return {"mg_action": "", "mg_caution": "", "mg_advice": ""}
+    advice = content.advice
+    values = {**plan.values, "cite": cite}
+    lines = [advice.lines[key].render(values).strip() for key in plan.lines]
+    return {
+        "mg_action": advice.actions[plan.action].render(values).strip(),
+        "mg_caution": advice.cautions[plan.caution].render(values).strip() if plan.caution else "",
+        "mg_advice": "\n".join(f"- {line}" for line in lines),
+    }
+
+
+def _template_values(finding: Finding, topic: CompiledTopic, cite: Citations) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "indicator": finding.indicator,
+        "on_cni": finding.on_cni,
+        "cite": cite,
+        **finding.values,
+    }
     mechanism_key = finding.values.get("mechanism_key")
-    if isinstance(mechanism_key, str) and mechanism_key in topic.topic.mechanisms:
-        values.update(topic.topic.mechanisms[mechanism_key].model_dump())
+    if isinstance(mechanism_key, str) and mechanism_key in topic.mechanisms:
+        mechanism, alternative = topic.mechanisms[mechanism_key]
+        values["mechanism"] = mechanism.render(values).strip()
+        values["alternative"] = alternative.render(values).strip()
     values["results_table"] = results_table(finding.rows)
     notes = [topic.notes[key].render(values).strip() for key in finding.notes]
-    values["notes"] = notes
     values["context"] = "**Context**\n\n" + "\n".join(f"- {n}" for n in notes) if notes else ""
     return values
 
@@ -52,21 +121,16 @@ def _tidy_markdown(text: str) -> str:
     return _BLANK_RUNS.sub("\n\n", "\n".join(line.rstrip() for line in text.splitlines())).strip()
 
 
+def _sentence_case(text: str) -> str:
+    return text[:1].upper() + text[1:] if text[:1].islower() else text
+
+
 def _summary(text: str, topic: str) -> str:
-    summary = _SPACES.sub(" ", text).strip()
+    summary = _sentence_case(_SPACES.sub(" ", text).strip())
     if len(summary) > SUMMARY_LIMIT:
         _log.warning("card.summary_truncated", topic=topic, length=len(summary))
         summary = summary[: SUMMARY_LIMIT - 1].rstrip() + "…"
     return summary
-
-
-def _sources_line(topic: CompiledTopic, content: Content) -> str:
-    cited = []
-    for ref in topic.topic.sources:
-        source = content.sources[ref]
-        label = f"{ref}: {source.label}"
-        cited.append(f"[{label}]({source.url})" if source.url else label)
-    return "**Sources:** " + "; ".join(cited)
 
 
 def _coding(entry: FormularyEntry) -> dict[str, str]:
@@ -75,11 +139,11 @@ def _coding(entry: FormularyEntry) -> dict[str, str]:
 
 
 def suggested_resource(
-    suggestion: Suggestion, entry: FormularyEntry, patient_id: str
+    kind: str, entry: FormularyEntry, patient_id: str, note: str | None
 ) -> dict[str, Any]:
-    """A draft FHIR R4 resource for the suggestion: ServiceRequest or MedicationRequest."""
+    """A draft FHIR R4 resource for one formulary entry: ServiceRequest or MedicationRequest."""
     subject = {"reference": f"Patient/{patient_id}"}
-    if suggestion.kind == "lab":
+    if kind == "lab":
         resource: dict[str, Any] = {
             "resourceType": "ServiceRequest",
             "status": "draft",
@@ -108,38 +172,71 @@ def suggested_resource(
         }
         if entry.dosage:
             resource["dosageInstruction"] = [{"text": entry.dosage}]
-    if suggestion.note:
-        resource["note"] = [{"text": suggestion.note}]
+    if note:
+        resource["note"] = [{"text": note}]
     return resource
 
 
+def _label(kind: str, entries: Sequence[FormularyEntry]) -> str:
+    if len(entries) == 1:
+        return entries[0].label
+    names = [entry.short or entry.display for entry in entries]
+    return "Order " + ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def _suggestions(
-    finding: Finding, content: Content, patient_id: str, new_uuid: UuidFactory
+    suggestions: Iterable[Suggestion],
+    content: Content,
+    patient_id: str,
+    new_uuid: UuidFactory,
+    offered: set[tuple[str, str]],
 ) -> list[dict[str, Any]]:
+    """The suggestions with a configured code, each formulary entry offered once per response."""
     built = []
-    for suggestion in finding.suggestions:
+    for suggestion in suggestions:
         table = (
             content.formulary.lab_orders
             if suggestion.kind == "lab"
             else content.formulary.medications
         )
-        entry = table[suggestion.key]
-        if entry.code is None:
-            continue  # the site has not configured this product: never invent a code
+        keys = [
+            key
+            for key in suggestion.keys
+            if table[key].code is not None and (suggestion.kind, key) not in offered
+        ]
+        if not keys:
+            continue  # no code configured (never invent one), or already on a higher card
+        offered.update((suggestion.kind, key) for key in keys)
+        entries = [table[key] for key in keys]
+        label = _label(suggestion.kind, entries)
         built.append(
             {
-                "label": entry.label,
+                "label": label,
                 "uuid": new_uuid(),
                 "actions": [
                     {
                         "type": "create",
                         "description": entry.label,
-                        "resource": suggested_resource(suggestion, entry, patient_id),
+                        "resource": suggested_resource(
+                            suggestion.kind, entry, patient_id, suggestion.note
+                        ),
                     }
+                    for entry in entries
                 ],
             }
         )
     return built
+
+
+def _texts(finding: Finding, topic: CompiledTopic, content: Content) -> tuple[str, str, Citations]:
+    cite = Citations(content.sources, on_cni=finding.on_cni)
+    values = _template_values(finding, topic, cite)
+    values.update(_advice_values(finding.advice, content, cite))
+    detail = cite.resolve(_tidy_markdown(topic.detail.render(values)))
+    summary = _summary(
+        cite.resolve(topic.summaries[finding.indicator].render(values)), finding.topic
+    )
+    return summary, detail, cite
 
 
 def render_card(
@@ -147,38 +244,47 @@ def render_card(
     content: Content,
     patient_id: str,
     new_uuid: UuidFactory = _new_uuid,
+    offered: set[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """One card; a content template that fails at run time still yields a safe card."""
+    """One card; a content template that fails at run time still yields a safe card.
+
+    ``offered`` holds the formulary entries already suggested on higher cards of the response.
+    """
     topic = content.topics[finding.topic]
     try:
-        values = _template_values(finding, topic)
-        summary = _summary(topic.summaries[finding.indicator].render(values), finding.topic)
-        detail = _tidy_markdown(topic.detail.render(values))
+        summary, detail, cite = _texts(finding, topic, content)
     except (TemplateError, KeyError) as exc:
         _log.error("card.render_failed", topic=finding.topic, error=type(exc).__name__)
+        cite = Citations(content.sources, on_cni=finding.on_cni)
         summary = f"{topic.topic.display} ({finding.indicator}): see details"
         detail = results_table(finding.rows) or topic.topic.display
-    primary = content.sources[topic.topic.sources[0]]
     source: dict[str, Any] = {
-        "label": primary.label,
+        "label": topic.topic.display,
         "topic": {"system": TOPIC_SYSTEM, "code": finding.topic, "display": topic.topic.display},
     }
-    if primary.url:
-        source["url"] = primary.url
+    if (strongest := cite.strongest()) is not None:
+        source["label"] = strongest.label
+        if strongest.url:
+            source["url"] = strongest.url
     settings = content.settings
     reasons = topic.topic.override_reasons or settings.default_override_reasons
+    sources_line = cite.line()
     card: dict[str, Any] = {
         "uuid": new_uuid(),
         "summary": summary,
         "indicator": finding.indicator,
-        "detail": f"{detail}\n\n{_sources_line(topic, content)}",
+        "detail": f"{detail}\n\n{sources_line}" if sources_line else detail,
         "source": source,
         "overrideReasons": [
             {"system": settings.override_reason_system, "code": r.code, "display": r.display}
             for r in reasons
         ],
     }
-    suggestions = _suggestions(finding, content, patient_id, new_uuid)
+    plan_suggestion = finding.advice.suggestion if finding.advice else None
+    wanted = (*finding.suggestions, *((plan_suggestion,) if plan_suggestion else ()))
+    suggestions = _suggestions(
+        wanted, content, patient_id, new_uuid, set() if offered is None else offered
+    )
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = "any"
@@ -187,6 +293,17 @@ def render_card(
             {"label": link.label, "url": link.url, "type": "absolute"} for link in topic.topic.links
         ]
     return card
+
+
+def render_cards(
+    findings: Sequence[Finding],
+    content: Content,
+    patient_id: str,
+    new_uuid: UuidFactory = _new_uuid,
+) -> list[dict[str, Any]]:
+    """The cards of one response, in order: a suggestion is kept on the highest card only."""
+    offered: set[tuple[str, str]] = set()
+    return [render_card(f, content, patient_id, new_uuid, offered) for f in findings]
 
 
 def topic_of(card: Mapping[str, Any]) -> str:

@@ -1,19 +1,20 @@
-"""Load ``cards/`` once: validate every file, compile templates and lookup tables."""
+"""Load ``cards/`` once: merge a site overlay, validate every file, compile templates and tables."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ValidationError
 
+from ._medications import MedicationIndex, index_medications
 from ._schema import (
+    AdviceText,
     Analyte,
     Formulary,
     Medications,
@@ -24,55 +25,12 @@ from ._schema import (
     UnitSpec,
     ValueSets,
 )
+from ._spec import AdviceSpec, TopicSpec
 
-TOPIC_CODES = (
-    "hypomagnesemia",
-    "mg-digoxin",
-    "mg-refractory-hypokalemia",
-    "mg-refractory-hypocalcemia",
-    "antacid-tacrolimus",
-    "antacid-mycophenolate",
-    "mg-supplement-spacing",
-    "mg-monitoring-gap",
-    "mg-wasting-comedication",
-    "mg-declining",
-)
-
-# What each topic file must provide: the indicators its rule can emit, the context notes it may add
-# and the mechanisms it names. Checked at load so a site cannot delete text a rule still needs.
-TOPIC_REQUIREMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "hypomagnesemia": (
-        ("critical", "warning", "info"),
-        (
-            "kidney",
-            "egfr_low",
-            "on_cni",
-            "cni_persistent",
-            "ppi",
-            "diuretic",
-            "other_wasting",
-            "digoxin",
-        ),
-        (),
-    ),
-    "mg-digoxin": (("warning",), ("kidney",), ()),
-    "mg-refractory-hypokalemia": (("critical", "warning"), ("on_cni",), ()),
-    "mg-refractory-hypocalcemia": (("warning",), ("on_cni",), ()),
-    "antacid-tacrolimus": (("warning", "info"), (), ()),
-    "antacid-mycophenolate": (("warning", "info"), (), ()),
-    "mg-supplement-spacing": (("info",), (), ()),
-    "mg-monitoring-gap": (("warning", "info"), (), ()),
-    "mg-wasting-comedication": (
-        ("warning", "info"),
-        (),
-        ("ppi", "loop_diuretic", "thiazide", "other_mg_wasting", "mtor_inhibitor"),
-    ),
-    "mg-declining": (("info",), (), ()),
-}
-
-WORD = re.compile(r"[^\W_]+")
 _USABLE_LAB_STATUSES = frozenset({"final", "amended", "corrected"})
 _WITH_PRELIMINARY = _USABLE_LAB_STATUSES | {"preliminary"}
+# Callables every template may use besides its values.
+_TEMPLATE_FUNCTIONS = frozenset({"cite"})
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -84,37 +42,23 @@ class ContentError(Exception):
 @dataclass(frozen=True, slots=True)
 class CompiledTopic:
     topic: Topic
+    spec: TopicSpec
+    path: Path
     summaries: Mapping[str, Template]
     detail: Template
     notes: Mapping[str, Template]
+    mechanisms: Mapping[str, tuple[Template, Template]]
+    """mechanism key → (mechanism, alternative) templates"""
+    cited: tuple[str, ...]
+    """Every source key a template of this topic may cite, in order of first mention."""
 
 
 @dataclass(frozen=True, slots=True)
-class MedicationIndex:
-    """Lookup tables for classifying a medication by code or by name."""
-
-    rxnorm_system: str
-    class_by_ingredient_code: Mapping[str, frozenset[str]]
-    class_by_product_code: Mapping[str, frozenset[str]]
-    class_by_ingredient_name: Mapping[str, frozenset[str]]
-    class_by_name_words: Mapping[tuple[str, ...], frozenset[str]]
-    longest_name_words: int
-    groups: Mapping[str, frozenset[str]]
-    displays: Mapping[str, str]
-    # Classification of a medication concept never changes for a loaded content: memoised.
-    concept_cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    def match_names(self, text: str) -> list[tuple[str, frozenset[str]]]:
-        """Configured names found in a text as whole words: (the words as written, classes)."""
-        words = WORD.findall(text)
-        lowered = [word.lower() for word in words]
-        found = []
-        for start in range(len(words)):
-            for size in range(1, min(self.longest_name_words, len(words) - start) + 1):
-                classes = self.class_by_name_words.get(tuple(lowered[start : start + size]))
-                if classes:
-                    found.append((" ".join(words[start : start + size]), classes))
-        return found
+class CompiledAdvice:
+    actions: Mapping[str, Template]
+    cautions: Mapping[str, Template]
+    lines: Mapping[str, Template]
+    cited: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,27 +66,32 @@ class Content:
     """Everything a site configures, validated and compiled."""
 
     directory: Path
+    overlays: tuple[Path, ...]
     settings: SiteSettings
     analytes: Mapping[str, Analyte]
     analyte_by_code: Mapping[tuple[str, str], str]
+    condition_by_code: Mapping[tuple[str, str], str]
     units: Mapping[str, Mapping[str, UnitSpec]]
     canonical_units: Mapping[str, str]
     medications: MedicationIndex
     formulary: Formulary
     sources: Mapping[str, Source]
+    advice: CompiledAdvice
     topics: Mapping[str, CompiledTopic]
-
-    @property
-    def usable_lab_statuses(self) -> frozenset[str]:
-        """Observation statuses whose results are used; preliminary ones only by setting."""
-        if self.settings.accept_preliminary_results:
-            return _WITH_PRELIMINARY
-        return _USABLE_LAB_STATUSES
+    usable_lab_statuses: frozenset[str]
 
 
 _ENV = ImmutableSandboxedEnvironment(
     undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True
 )
+
+
+def unit_key(unit: str) -> str:
+    """Units match case-insensitively and ignoring spaces ("mL/min/1.73 m2" = "mL/min/1.73m2")."""
+    return "".join(unit.split()).lower()
+
+
+# --- reading and merging --------------------------------------------------------------------
 
 
 def _read_yaml(path: Path) -> Any:
@@ -159,6 +108,27 @@ def _read_yaml(path: Path) -> Any:
         raise ContentError(f"{path}: {exc}") from None
 
 
+def merge(base: Any, overlay: Any) -> Any:
+    """An overlay on top of a base: mappings merge key by key, anything else replaces."""
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        merged = dict(base)
+        for key, value in overlay.items():
+            merged[key] = merge(base[key], value) if key in base else value
+        return merged
+    return overlay
+
+
+def _read_layered(directory: Path, overlays: Sequence[Path], relative: str) -> tuple[Any, Path]:
+    """A file of ``cards/`` with every overlay's copy merged on top; names the last one read."""
+    path = directory / relative
+    data = _read_yaml(path)
+    for overlay in overlays:
+        layer = overlay / relative
+        if layer.is_file():
+            data, path = merge(data, _read_yaml(layer)), layer
+    return data, path
+
+
 def _validate(model: type[_Model], path: Path, data: Any) -> _Model:
     try:
         return model.model_validate(data)
@@ -170,131 +140,208 @@ def _validate(model: type[_Model], path: Path, data: Any) -> _Model:
         raise ContentError(f"{path}: {problems}") from None
 
 
-def _compile(path: Path, field: str, source: str) -> Template:
+def _load(model: type[_Model], directory: Path, overlays: Sequence[Path], relative: str) -> _Model:
+    data, path = _read_layered(directory, overlays, relative)
+    return _validate(model, path, data)
+
+
+# --- templates ------------------------------------------------------------------------------
+
+
+def _compile(path: Path, where: str, source: str, allowed: frozenset[str]) -> Template:
     try:
-        return _ENV.from_string(source)
+        parsed = _ENV.parse(source)
     except TemplateSyntaxError as exc:
-        raise ContentError(f"{path}: {field}: line {exc.lineno}: {exc.message}") from None
+        raise ContentError(f"{path}: {where}: line {exc.lineno}: {exc.message}") from None
+    unknown = sorted(meta.find_undeclared_variables(parsed) - allowed - _TEMPLATE_FUNCTIONS)
+    if unknown:
+        raise ContentError(
+            f"{path}: {where}: unknown variable {', '.join(unknown)} "
+            "(not provided by the rule for this topic)"
+        )
+    return _ENV.from_string(source)
 
 
-def _unit_key(unit: str) -> str:
-    return unit.strip().lower()
+def _cited(sources: Iterable[str]) -> list[str]:
+    """Source keys named in ``cite(...)`` calls, in order of first mention."""
+    keys: list[str] = []
+    for source in sources:
+        for call in _ENV.parse(source).find_all(nodes.Call):
+            if isinstance(call.node, nodes.Name) and call.node.name == "cite":
+                for arg in call.args:
+                    if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
+                        keys.append(arg.value)
+    return list(dict.fromkeys(keys))
 
 
-def _index_medications(meds: Medications) -> MedicationIndex:
-    by_code: dict[str, set[str]] = {}
-    by_name: dict[str, set[str]] = {}
-    matched: dict[str, set[str]] = {}
-    for class_name, med_class in meds.classes.items():
-        for ingredient in med_class.ingredients:
-            if ingredient.code:
-                by_code.setdefault(ingredient.code, set()).add(class_name)
-            by_name.setdefault(ingredient.name.lower(), set()).add(class_name)
-            matched.setdefault(ingredient.name.lower(), set()).add(class_name)
-        for name in med_class.names:
-            matched.setdefault(name.lower(), set()).add(class_name)
-    by_product = {
-        code: frozenset(cls for name in names for cls in by_name[name.lower()])
-        for code, names in meds.products.items()
-    }
-    # Names are matched as whole words: a hyphen or any other non-word character separates
-    # words, so hyphen-joined combination names ("aluminum hydroxide-magnesium hydroxide") match
-    # each ingredient, and "Prografix" does not match Prograf.
-    by_words: dict[tuple[str, ...], set[str]] = {}
-    for name, classes in matched.items():
-        by_words.setdefault(tuple(WORD.findall(name)), set()).update(classes)
-    return MedicationIndex(
-        rxnorm_system=meds.rxnorm_system,
-        class_by_ingredient_code={k: frozenset(v) for k, v in by_code.items()},
-        class_by_product_code=by_product,
-        class_by_ingredient_name={k: frozenset(v) for k, v in by_name.items()},
-        class_by_name_words={k: frozenset(v) for k, v in by_words.items()},
-        longest_name_words=max(len(words) for words in by_words),
-        groups={name: frozenset(members) for name, members in meds.groups.items()},
-        displays={name: cls.display for name, cls in meds.classes.items()},
-    )
+def _check_cited(path: Path, cited: Sequence[str], sources: Mapping[str, Source]) -> None:
+    unknown = [key for key in cited if key not in sources]
+    if unknown:
+        raise ContentError(f"{path}: cites sources not in sources.yaml: {unknown}")
 
 
-def _load_topic(path: Path) -> CompiledTopic:
-    topic = _validate(Topic, path, _read_yaml(path))
-    if topic.code != path.stem:
-        raise ContentError(f"{path}: code: '{topic.code}' must match the file name '{path.stem}'")
-    indicators, notes, mechanisms = TOPIC_REQUIREMENTS.get(topic.code, ((), (), ()))
+def _load_topic(
+    directory: Path,
+    overlays: Sequence[Path],
+    spec: TopicSpec,
+    sources: Mapping[str, Source],
+) -> CompiledTopic:
+    relative = f"topics/{spec.code}.yaml"
+    data, path = _read_layered(directory, overlays, relative)
+    topic = _validate(Topic, path, data)
+    if topic.code != spec.code:
+        raise ContentError(f"{path}: code: '{topic.code}' must match the file name '{spec.code}'")
     for section, needed, present in (
-        ("summary", indicators, topic.summary),
-        ("notes", notes, topic.notes),
-        ("mechanisms", mechanisms, topic.mechanisms),
+        ("summary", spec.indicators, topic.summary),
+        ("notes", spec.notes, topic.notes),
+        ("mechanisms", spec.mechanisms, topic.mechanisms),
     ):
         missing = [key for key in needed if key not in present]
         if missing:
             raise ContentError(f"{path}: {section}: missing {missing} (the rule uses them)")
+    unused = [key for key in topic.summary if key not in spec.indicators]
+    if unused:
+        raise ContentError(f"{path}: summary: the rule never emits {unused}")
+    allowed = spec.template_names()
+    texts = [*topic.summary.values(), topic.detail, *topic.notes.values()]
+    texts += [text for m in topic.mechanisms.values() for text in (m.mechanism, m.alternative)]
+    cited = _cited(texts)
+    _check_cited(path, cited, sources)
     return CompiledTopic(
         topic=topic,
+        spec=spec,
+        path=path,
         summaries={
-            indicator: _compile(path, f"summary.{indicator}", text)
+            indicator: _compile(path, f"summary.{indicator}", text, allowed)
             for indicator, text in topic.summary.items()
         },
-        detail=_compile(path, "detail", topic.detail),
-        notes={key: _compile(path, f"notes.{key}", text) for key, text in topic.notes.items()},
+        detail=_compile(path, "detail", topic.detail, allowed),
+        notes={
+            key: _compile(path, f"notes.{key}", text, allowed) for key, text in topic.notes.items()
+        },
+        mechanisms={
+            key: (
+                _compile(path, f"mechanisms.{key}.mechanism", m.mechanism, allowed),
+                _compile(path, f"mechanisms.{key}.alternative", m.alternative, allowed),
+            )
+            for key, m in topic.mechanisms.items()
+        },
+        cited=tuple(cited),
     )
 
 
-def load_content(directory: Path) -> Content:
-    """Load and validate a ``cards/`` directory; raise ``ContentError`` naming what is wrong."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ContentError(f"{directory}: not a directory")
-    settings = _validate(
-        SiteSettings, directory / "settings.yaml", _read_yaml(directory / "settings.yaml")
+def _load_advice(
+    directory: Path, overlays: Sequence[Path], spec: AdviceSpec, sources: Mapping[str, Source]
+) -> CompiledAdvice:
+    data, path = _read_layered(directory, overlays, "advice.yaml")
+    advice = _validate(AdviceText, path, data)
+    for section, needed, present in (
+        ("actions", spec.actions, advice.actions),
+        ("cautions", spec.cautions, advice.cautions),
+        ("lines", spec.lines, advice.lines),
+    ):
+        missing = [key for key in needed if key not in present]
+        if missing:
+            raise ContentError(f"{path}: {section}: missing {missing} (the rules use them)")
+    allowed = frozenset(spec.values)
+    texts = [*advice.actions.values(), *advice.cautions.values(), *advice.lines.values()]
+    cited = _cited(texts)
+    _check_cited(path, cited, sources)
+    return CompiledAdvice(
+        actions={k: _compile(path, f"actions.{k}", t, allowed) for k, t in advice.actions.items()},
+        cautions={
+            k: _compile(path, f"cautions.{k}", t, allowed) for k, t in advice.cautions.items()
+        },
+        lines={k: _compile(path, f"lines.{k}", t, allowed) for k, t in advice.lines.items()},
+        cited=tuple(cited),
     )
-    value_sets = _validate(
-        ValueSets, directory / "valuesets.yaml", _read_yaml(directory / "valuesets.yaml")
-    )
-    meds = _validate(
-        Medications, directory / "medications.yaml", _read_yaml(directory / "medications.yaml")
-    )
-    formulary = _validate(
-        Formulary, directory / "formulary.yaml", _read_yaml(directory / "formulary.yaml")
-    )
-    sources = _validate(Sources, directory / "sources.yaml", _read_yaml(directory / "sources.yaml"))
 
-    topics = {
-        path.stem: _load_topic(path) for path in sorted((directory / "topics").glob("*.yaml"))
-    }
-    missing = [code for code in TOPIC_CODES if code not in topics]
+
+def _load_topics(
+    directory: Path,
+    overlays: Sequence[Path],
+    specs: Sequence[TopicSpec],
+    sources: Mapping[str, Source],
+) -> dict[str, CompiledTopic]:
+    present = {path.stem for path in (directory / "topics").glob("*.yaml")}
+    for overlay in overlays:
+        present |= {path.stem for path in (overlay / "topics").glob("*.yaml")}
+    codes = [spec.code for spec in specs]
+    missing = [code for code in codes if code not in present]
     if missing:
         raise ContentError(f"{directory / 'topics'}: topic files missing: {missing}")
-    unknown = [code for code in topics if code not in TOPIC_CODES]
+    unknown = sorted(present - set(codes))
     if unknown:
         raise ContentError(f"{directory / 'topics'}: no rule for topics {unknown}")
-    for code, compiled in topics.items():
-        bad = [ref for ref in compiled.topic.sources if ref not in sources.sources]
-        if bad:
-            raise ContentError(f"{directory / 'topics' / code}.yaml: sources: unknown {bad}")
+    return {spec.code: _load_topic(directory, overlays, spec, sources) for spec in specs}
 
+
+# --- value sets -----------------------------------------------------------------------------
+
+
+def _index_codes(path: Path, value_sets: ValueSets) -> dict[tuple[str, str], str]:
     analyte_by_code: dict[tuple[str, str], str] = {}
     for name, analyte in value_sets.analytes.items():
         for code in analyte.codes:
             if (analyte.system, code) in analyte_by_code:
                 raise ContentError(
-                    f"{directory / 'valuesets.yaml'}: analytes.{name}.codes: {code} "
+                    f"{path}: analytes.{name}.codes: {code} "
                     f"is already in {analyte_by_code[(analyte.system, code)]}"
                 )
             analyte_by_code[(analyte.system, code)] = name
+    return analyte_by_code
+
+
+def load_content(
+    directory: Path,
+    specs: Sequence[TopicSpec],
+    advice: AdviceSpec,
+    *,
+    overlays: Sequence[Path] = (),
+) -> Content:
+    """Load and validate ``cards/`` (with overlays merged on top); raise ``ContentError``.
+
+    ``specs`` are the topics the rules implement and ``advice`` what the shared magnesium
+    advice provides: the content is checked against them, so a template can only use values a
+    rule provides.
+    """
+    directory = Path(directory)
+    overlays = tuple(Path(overlay) for overlay in overlays)
+    for folder in (directory, *overlays):
+        if not folder.is_dir():
+            raise ContentError(f"{folder}: not a directory")
+    settings = _load(SiteSettings, directory, overlays, "settings.yaml")
+    value_sets_data, value_sets_path = _read_layered(directory, overlays, "valuesets.yaml")
+    value_sets = _validate(ValueSets, value_sets_path, value_sets_data)
+    meds = _load(Medications, directory, overlays, "medications.yaml")
+    formulary = _load(Formulary, directory, overlays, "formulary.yaml")
+    sources = _load(Sources, directory, overlays, "sources.yaml").sources
+    for entry in meds.spacing.values():
+        _check_cited(directory / "medications.yaml", entry.sources, sources)
     return Content(
         directory=directory,
+        overlays=overlays,
         settings=settings,
         analytes=value_sets.analytes,
-        analyte_by_code=analyte_by_code,
+        analyte_by_code=_index_codes(value_sets_path, value_sets),
+        condition_by_code={
+            (code.system, code.code): name
+            for name, condition in value_sets.conditions.items()
+            for code in condition.codes
+        },
         units={
-            name: {_unit_key(unit): spec for unit, spec in analyte.units.items()}
+            name: {unit_key(unit): spec for unit, spec in analyte.units.items()}
             for name, analyte in value_sets.analytes.items()
         },
         canonical_units={
             name: analyte.canonical_unit for name, analyte in value_sets.analytes.items()
         },
-        medications=_index_medications(meds),
+        medications=index_medications(meds),
         formulary=formulary,
-        sources=sources.sources,
-        topics=topics,
+        sources=sources,
+        advice=_load_advice(directory, overlays, advice, sources),
+        topics=_load_topics(directory, overlays, specs, sources),
+        usable_lab_statuses=_WITH_PRELIMINARY
+        if settings.accept_preliminary_results
+        else _USABLE_LAB_STATUSES,
     )

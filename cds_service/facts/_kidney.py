@@ -1,24 +1,42 @@
-"""Derived facts: CKD-EPI 2021 eGFR and Payne-corrected calcium."""
+"""Kidney function (the newest of reported and creatinine-derived eGFR), kidney failure, and
+Payne-corrected calcium."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
+from ..protocol import CodeableConcept, Coding, Resource
 from ._labs import LabResult, format_number
-from ._time import age_in_years
+from ._time import age_in_years, parse_fhir_datetime
+
+REPORTED = "reported eGFR"
+_ACTIVE_CLINICAL = ("active", "recurrence", "relapse")
+_REFUTED = ("entered-in-error", "refuted")
 
 
 @dataclass(frozen=True, slots=True)
 class KidneyFunction:
+    """The eGFR the rules use, where it came from, and where it falls against the lines."""
+
     egfr: float
     comparator: str | None
     source: str
     result: LabResult
+    derived: bool
+    below_cap: bool
+    """eGFR below the IV-cap line (30): reduced doses, no fixed-dose order."""
+    failure: bool
+    """eGFR below the kidney-failure line (15)."""
 
     @property
     def shown(self) -> str:
         return f"{self.comparator or ''}{format_number(round(self.egfr))} mL/min/1.73 m2"
+
+    @property
+    def when(self) -> datetime:
+        return self.result.effective
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,31 +64,116 @@ def ckd_epi_2021(creatinine_mg_dl: float, age: int, female: bool) -> float:
     return egfr * 1.012 if female else egfr
 
 
-def kidney_function(
-    egfr_results: list[LabResult],
-    creatinine_results: list[LabResult],
-    birth_date: date | None,
-    sex: str | None,
-) -> KidneyFunction | None:
-    """The latest reported eGFR, else CKD-EPI 2021 from the latest creatinine (needs age, sex)."""
-    if egfr_results:
-        latest = egfr_results[0]
-        return KidneyFunction(latest.value, latest.comparator, "reported eGFR", latest)
-    if not creatinine_results or birth_date is None or sex not in ("male", "female"):
-        return None
-    creatinine = creatinine_results[0]
-    if creatinine.comparator is not None:
+def _below(value: float, comparator: str | None, line: float) -> bool:
+    # As for lab thresholds: "<30" is below 30, ">20" is never read as low.
+    if comparator in (">", ">="):
+        return False
+    return value <= line if comparator == "<" else value < line
+
+
+def _derived(
+    creatinine: LabResult, birth_date: date | None, sex: str | None
+) -> tuple[float, str] | None:
+    if birth_date is None or sex not in ("male", "female") or creatinine.comparator is not None:
         return None
     age = age_in_years(birth_date, creatinine.effective.date())
-    if age < 18:
+    if age < 18:  # CKD-EPI is an adult equation
         return None
     value = ckd_epi_2021(creatinine.canonical, age, sex == "female")
-    return KidneyFunction(
-        value,
-        None,
-        f"CKD-EPI 2021 from creatinine {creatinine.shown} on {creatinine.day}",
-        creatinine,
+    return value, f"CKD-EPI 2021 from creatinine {creatinine.shown} on {creatinine.day}"
+
+
+def kidney_function(
+    egfr_results: Iterable[LabResult],
+    creatinine_results: Iterable[LabResult],
+    birth_date: date | None,
+    sex: str | None,
+    *,
+    cap: float,
+    failure: float,
+) -> KidneyFunction | None:
+    """The most recent of the reported eGFR and the eGFR computed from creatinine (CKD-EPI 2021).
+
+    A creatinine newer than the reported eGFR wins: yesterday's creatinine says more than a
+    five-month-old eGFR. At the same time, the reported eGFR wins.
+    """
+    reported = next(iter(egfr_results), None)
+    creatinine = next(iter(creatinine_results), None)
+    derived = _derived(creatinine, birth_date, sex) if creatinine is not None else None
+    newer = reported is None or (
+        creatinine is not None and creatinine.effective > reported.effective
     )
+    if creatinine is not None and derived is not None and newer:
+        value, source = derived
+        return KidneyFunction(value, None, source, creatinine, True, value < cap, value < failure)
+    if reported is None:
+        return None
+    return KidneyFunction(
+        reported.value,
+        reported.comparator,
+        REPORTED,
+        reported,
+        False,
+        _below(reported.value, reported.comparator, cap),
+        _below(reported.value, reported.comparator, failure),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionFact:
+    """An active Condition in one of the condition value sets."""
+
+    value_set: str
+    display: str
+    code: str
+    resource_id: str | None
+
+
+def _codings(concept: object) -> list[Coding]:
+    if not isinstance(concept, CodeableConcept) or not isinstance(concept.coding, list):
+        return []
+    return [c for c in concept.coding if isinstance(c, Coding)]
+
+
+def _status_codes(concept: object) -> set[str]:
+    return {c.code for c in _codings(concept) if isinstance(c.code, str)}
+
+
+def _abated(condition: Resource, now: datetime) -> bool:
+    when = parse_fhir_datetime(condition.abatementDateTime)
+    if when is not None:
+        return when <= now
+    return any(
+        value is not None
+        for value in (condition.abatementPeriod, condition.abatementAge, condition.abatementString)
+    )
+
+
+def read_conditions(
+    resources: Iterable[Resource], value_sets: Mapping[tuple[str, str], str], now: datetime
+) -> list[ConditionFact]:
+    """Active Conditions in the value sets. No clinicalStatus and no abatement counts as active."""
+    found: list[ConditionFact] = []
+    for resource in resources:
+        if resource.resourceType != "Condition":
+            continue
+        if _status_codes(resource.verificationStatus) & set(_REFUTED):
+            continue
+        clinical = _status_codes(resource.clinicalStatus)
+        if clinical and not clinical & set(_ACTIVE_CLINICAL):
+            continue
+        if not clinical and _abated(resource, now):
+            continue
+        for coding in _codings(resource.code):
+            system, code = coding.system, coding.code
+            if isinstance(system, str) and isinstance(code, str):
+                value_set = value_sets.get((system, code))
+                if value_set is not None:
+                    display = coding.display if isinstance(coding.display, str) else code
+                    rid = resource.id if isinstance(resource.id, str) else None
+                    found.append(ConditionFact(value_set, display, code, rid))
+                    break
+    return found
 
 
 def corrected_calcium(

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 import msgspec
 
-from ..content import Content, Threshold
+from ..content import Content, Threshold, UnitSpec, unit_key
 from ..protocol import CodeableConcept, Coding, Period, Quantity, Resource
 from ._time import parse_fhir_datetime
 
 UCUM = "http://unitsofmeasure.org"
 _COMPARATORS = ("<", "<=", ">", ">=")
+# "<0.5 mmol/L", "< 0.5 mmol/L", "0.45 mmol/L", ">60 mL/min/1.73m2": a comparator, a number and
+# the unit written after it.
+_VALUE_STRING = re.compile(r"^\s*(<=|>=|<|>|≤|≥)?\s*(\d+(?:\.\d+)?)\s*(\S.*?)?\s*$")
+_UNICODE_COMPARATORS = {"≤": "<=", "≥": ">="}
+# No lab value in any unit the rules read comes near this; larger ones are not a measurement.
+_LARGEST = 10_000_000
 
 
 class LabResult(msgspec.Struct, frozen=True, gc=False):
@@ -21,10 +30,13 @@ class LabResult(msgspec.Struct, frozen=True, gc=False):
 
     A frozen msgspec Struct rather than a dataclass or NamedTuple: equally immutable, and
     several times cheaper to build, which matters at thousands of results per request.
+    ``number`` is the value as the lab wrote it ("3.0", "1.20"): cards quote it with the
+    precision the lab reported.
     """
 
     analyte: str
     value: float
+    number: str
     unit: str
     comparator: str | None
     canonical: float
@@ -39,13 +51,13 @@ class LabResult(msgspec.Struct, frozen=True, gc=False):
     @property
     def shown(self) -> str:
         """The value as reported, e.g. "<0.4 mmol/L"."""
-        return f"{self.comparator or ''}{format_number(self.value)} {self.unit}"
+        return f"{self.comparator or ''}{self.number} {self.unit}"
 
     @property
     def shown_with_equivalent(self) -> str:
-        if self.unit.lower() == self.canonical_unit.lower():
+        if unit_key(self.unit) == unit_key(self.canonical_unit):
             return self.shown
-        return f"{self.shown} ({format_number(round(self.canonical, 2))} {self.canonical_unit})"
+        return f"{self.shown} ({self.canonical:.2f} {self.canonical_unit})"
 
     @property
     def day(self) -> str:
@@ -54,17 +66,38 @@ class LabResult(msgspec.Struct, frozen=True, gc=False):
 
 @dataclass(frozen=True, slots=True)
 class SkippedResult:
-    """A result of a relevant code that could not be used, and why (no patient data)."""
+    """A result of a relevant code that could not be used, and why (no patient data).
+
+    ``unreadable`` marks a result the lab did report (usable status, a date) whose value could
+    not be read: a card must never say "no result on record" when one of these is the newest.
+    """
 
     analyte: str
     code: str
     reason: str
     unit: str | None = None
     resource_id: str | None = None
+    effective: datetime | None = None
+    unreadable: bool = False
+
+    @property
+    def day(self) -> str:
+        return self.effective.date().isoformat() if self.effective else "an unknown date"
 
 
 def format_number(value: float) -> str:
     return f"{value:g}" if abs(value) >= 0.001 else f"{value:.4f}"
+
+
+def _number_text(value: float | int | Decimal) -> str:
+    """The number as the lab wrote it: exact from a Decimal (the hook decoder keeps "1.20"),
+    and as close as a float allows otherwise ("3.0" stays "3.0")."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, int):
+        return str(value)
+    text = repr(value)
+    return format_number(value) if "e" in text else text
 
 
 def is_below(result: LabResult, threshold: Threshold) -> bool:
@@ -76,13 +109,45 @@ def is_below(result: LabResult, threshold: Threshold) -> bool:
     """
     if result.comparator in (">", ">="):
         return False
-    if result.family == "mass" and threshold.mg_per_dl is not None and result.mg_per_dl is not None:
-        value, limit = result.mg_per_dl, threshold.mg_per_dl
-    else:
-        value, limit = result.canonical, threshold.mmol_per_l
+    value, limit = _compared(result, threshold)
     if result.comparator == "<":
         return value <= limit
     return value < limit
+
+
+def is_above(result: LabResult, threshold: Threshold) -> bool:
+    """True when the result is above the threshold (strictly), in its own unit family.
+
+    ``>x`` means "more than x"; a ``<``/``<=`` value is never read as high.
+    """
+    if result.comparator in ("<", "<="):
+        return False
+    value, limit = _compared(result, threshold)
+    if result.comparator == ">":
+        return value >= limit
+    return value > limit
+
+
+def _compared(result: LabResult, threshold: Threshold) -> tuple[float, float]:
+    if result.family == "mass" and threshold.mg_per_dl is not None and result.mg_per_dl is not None:
+        return result.mg_per_dl, threshold.mg_per_dl
+    return result.canonical, threshold.mmol_per_l
+
+
+def decimals(value: float, at_least: int) -> str:
+    """A number with at least ``at_least`` decimals and no more than it needs (up to 3)."""
+    for places in range(at_least, 4):
+        text = f"{value:.{places}f}"
+        if float(text) == round(value, 3):
+            return text
+    return f"{value:.3f}"
+
+
+def threshold_text(family: str, threshold: Threshold) -> str:
+    """A threshold as a result of ``family`` prints it ("1.2 mg/dL", "3.0 mg/dL", "0.50 mmol/L")."""
+    if family == "mass" and threshold.mg_per_dl is not None:
+        return f"{decimals(threshold.mg_per_dl, 1)} mg/dL"
+    return f"{decimals(threshold.mmol_per_l, 2)} mmol/L"
 
 
 def _unit_of(quantity: Quantity) -> str | None:
@@ -135,6 +200,59 @@ def _status_reason(status: object) -> str:
     return f"status of type {type(status).__name__}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """The value of a result as reported: a number, its text, a comparator and a unit."""
+
+    value: float
+    number: str
+    comparator: str | None
+    unit: str | None
+    printed: str | None
+
+
+def _from_quantity(quantity: Quantity) -> _Reading | str:
+    value = quantity.value
+    # A bool is not a number here; Decimal is how the decoder keeps the lab's precision.
+    if type(value) is not float and type(value) is not int and type(value) is not Decimal:
+        return "no numeric valueQuantity"
+    number = float(value)
+    if not math.isfinite(number) or abs(number) >= _LARGEST:
+        return "valueQuantity out of range"
+    comparator = quantity.comparator
+    printed = quantity.unit
+    return _Reading(
+        number,
+        _number_text(value),
+        comparator if comparator in _COMPARATORS else None,
+        _unit_of(quantity),
+        printed.strip() if type(printed) is str else None,
+    )
+
+
+def _from_string(text: str) -> _Reading | str:
+    match = _VALUE_STRING.match(text)
+    if match is None:
+        return "valueString is not a number with a unit"
+    comparator, number, unit = match.groups()
+    if not unit:
+        return "valueString has no unit"
+    comparator = _UNICODE_COMPARATORS.get(comparator, comparator)
+    if len(number) > 12:
+        return "valueString number out of range"
+    return _Reading(float(number), number, comparator, unit, unit)
+
+
+def _reading(resource: Resource) -> _Reading | str:
+    quantity = resource.valueQuantity
+    if type(quantity) is Quantity:
+        return _from_quantity(quantity)
+    text = resource.valueString
+    if type(text) is str:
+        return _from_string(text)
+    return "no numeric valueQuantity"
+
+
 def read_observation(resource: Resource, content: Content) -> LabResult | SkippedResult | None:
     """Only what the rules need; None when the Observation is not in any value set."""
     return _read(resource, content, content.usable_lab_statuses)
@@ -153,40 +271,46 @@ def _read(
     status = resource.status
     if type(status) is not str or status not in usable_statuses:
         return SkippedResult(analyte, code, _status_reason(status), resource_id=resource_id)
-    quantity = resource.valueQuantity
-    if type(quantity) is not Quantity:
-        return SkippedResult(analyte, code, "no numeric valueQuantity", resource_id=resource_id)
-    value = quantity.value
-    if type(value) is not float and type(value) is not int:  # a bool is not a number here
-        return SkippedResult(analyte, code, "no numeric valueQuantity", resource_id=resource_id)
-    unit = _unit_of(quantity)
-    specs = content.units[analyte]
-    spec = specs.get(unit.strip().lower()) if unit else None
-    if spec is None or unit is None:
-        return SkippedResult(analyte, code, "unrecognised unit", unit, resource_id)
     effective = _effective(resource)
+    reading = _reading(resource)
+    if isinstance(reading, str):
+        return SkippedResult(analyte, code, reading, None, resource_id, effective, True)
+    specs = content.units[analyte]
+    spec = specs.get(unit_key(reading.unit)) if reading.unit else None
+    if spec is None or reading.unit is None:
+        reason = "unrecognised unit"
+        return SkippedResult(analyte, code, reason, reading.unit, resource_id, effective, True)
     if effective is None:
-        return SkippedResult(analyte, code, "no effective date", unit, resource_id)
+        return SkippedResult(analyte, code, "no effective date", reading.unit, resource_id)
+    return _result(analyte, code, reading, spec, effective, status, resource_id, content)
+
+
+def _result(
+    analyte: str,
+    code: str,
+    reading: _Reading,
+    spec: UnitSpec,
+    effective: datetime,
+    status: str,
+    resource_id: str | None,
+    content: Content,
+) -> LabResult:
     # Normalise on the UCUM code, but show the unit the lab printed ("mEq/L", not "meq/L").
-    printed = quantity.unit
-    if type(printed) is str and specs.get(printed.strip().lower()) is spec:
-        shown_unit = printed.strip()
-    else:
-        shown_unit = unit
-    comparator = quantity.comparator
-    if comparator not in _COMPARATORS:
-        comparator = None
-    number = float(value)
+    printed = reading.printed
+    specs = content.units[analyte]
+    shown_unit = printed if printed and specs.get(unit_key(printed)) is spec else reading.unit
+    value = reading.value
     # Positional: this runs once per Observation on every request.
     return LabResult(
         analyte,
-        number,
-        shown_unit,
-        comparator,
-        number * spec.multiply / spec.divide,
+        value,
+        reading.number,
+        shown_unit or "",
+        reading.comparator,
+        value * spec.multiply / spec.divide,
         content.canonical_units[analyte],
         spec.family,
-        number / spec.mg_per_dl_divide if spec.family == "mass" else None,
+        value / spec.mg_per_dl_divide if spec.family == "mass" else None,
         effective,
         status,
         code,

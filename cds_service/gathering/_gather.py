@@ -28,7 +28,7 @@ from ._fetch import (
 from ._medications import MedicationRef, MedicationScan
 from ._templates import render_template
 
-Source = Literal["prefetch", "null", "fhir"]
+Source = Literal["prefetch", "null", "fhir", "unavailable"]
 
 NO_SERVER = "no prefetch and no fhirServer"
 SERVER_FAILED = "FHIR server failed"
@@ -67,6 +67,8 @@ class _Collected:
 
     order: tuple[str, ...]
     """The prefetch keys, in template order."""
+    optional: frozenset[str] = frozenset()
+    """Keys the rules can do without: unavailable means "unknown", never a 412."""
     resources: dict[str, list[Resource]] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
     key_notes: dict[str, list[str]] = field(default_factory=dict)
@@ -76,6 +78,14 @@ class _Collected:
 
     def note(self, key: str, text: str) -> None:
         self.key_notes.setdefault(key, []).append(text)
+
+    def fail(self, key: str, reason: str) -> None:
+        """A key whose data cannot be had: a 412 unless the rules can do without it."""
+        if key in self.optional:
+            self.accept(key, [], "unavailable")
+            self.note(key, f"prefetch '{key}' unavailable ({reason}): treated as unknown")
+        else:
+            self.unavailable[key] = reason
 
     def accept(self, key: str, resources: list[Resource], source: Source) -> None:
         self.resources[key] = resources
@@ -121,9 +131,7 @@ def _take_prefetch(
         return
     flat = flatten(value)
     if isinstance(flat, Unusable):
-        collected.unavailable[key] = (
-            OUTCOME if flat is Unusable.OPERATION_OUTCOME else NOT_A_RESOURCE
-        )
+        collected.fail(key, OUTCOME if flat is Unusable.OPERATION_OUTCOME else NOT_A_RESOURCE)
         metrics.PREFETCH.labels(key, "miss").inc()
         return
     metrics.PREFETCH.labels(key, "hit").inc()
@@ -142,11 +150,11 @@ def _fetch_urls(
     urls: dict[str, str] = {}
     for key in collected.absent:
         if request.fhir_server is None:
-            collected.unavailable[key] = NO_SERVER
+            collected.fail(key, NO_SERVER)
             continue
         rendered = render_template(templates[key], request.context)
         if rendered is None:
-            collected.unavailable[key] = UNRENDERABLE
+            collected.fail(key, UNRENDERABLE)
         else:
             urls[key] = f"{request.fhir_server}/{rendered.lstrip('/')}"
     return urls
@@ -214,9 +222,7 @@ class _FetchRun:
     def _key_done(self, key: str, result: Fetched | Failure) -> None:
         if isinstance(result, Failure):
             metrics.FHIR_FALLBACK.labels("timeout" if result.timed_out else "failed").inc()
-            self.collected.unavailable[key] = (
-                SERVER_TIMED_OUT if result.timed_out else SERVER_FAILED
-            )
+            self.collected.fail(key, SERVER_TIMED_OUT if result.timed_out else SERVER_FAILED)
             self.details[key] = result.detail
             return
         metrics.FHIR_FALLBACK.labels("ok").inc()
@@ -249,7 +255,7 @@ class _FetchRun:
                 self.collected.medication_notes[name] = f"{name} could not be resolved: timed out"
             elif not failed_already:  # after a failure the rest were merely not waited for
                 metrics.FHIR_FALLBACK.labels("timeout").inc()
-                self.collected.unavailable[name] = SERVER_TIMED_OUT
+                self.collected.fail(name, SERVER_TIMED_OUT)
                 self.details[name] = "deadline passed"
         self.pending.clear()
 
@@ -337,6 +343,7 @@ def gather(
     page_cap: int,
     max_entries: int,
     max_draft_orders: int,
+    optional: frozenset[str] = frozenset(),
     offline: bool = False,
 ) -> GatheredData:
     """The data for every key of ``templates``, or ``DataUnavailable`` naming what is missing.
@@ -350,11 +357,14 @@ def gather(
     under one deadline of ``timeout_s`` from the start of this call. A Medication that cannot
     be resolved only adds a note.
 
+    Keys in ``optional`` are data the rules can do without: absent with no fhirServer, or
+    failing, they are empty and noted, never a 412.
+
     With ``offline`` set, a call that would need the FHIR server raises ``WouldBlock``
     before any request is made, so the caller can move it off the event loop.
     """
     started = time.monotonic()
-    collected = _Collected(order=tuple(templates))
+    collected = _Collected(order=tuple(templates), optional=optional)
     prefetch = request.prefetch or {}
     for key in templates:
         _take_prefetch(key, prefetch, collected, max_entries)

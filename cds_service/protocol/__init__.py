@@ -7,6 +7,7 @@ from ._resources import (
     BundleLink,
     CodeableConcept,
     Coding,
+    Dosage,
     EntrySearch,
     Ingredient,
     OutcomeIssue,
@@ -16,7 +17,13 @@ from ._resources import (
     Resource,
     as_resource,
 )
-from .discovery import SERVICES, ServiceDefinition, discovery_document, prefetch_templates
+from .discovery import (
+    OPTIONAL_PREFETCH,
+    SERVICES,
+    ServiceDefinition,
+    discovery_document,
+    prefetch_templates,
+)
 from .errors import BadRequest, DataUnavailable, Issue, ServiceError, operation_outcome
 from .request import (
     HOOK_REQUIRED_CONTEXT,
@@ -28,6 +35,7 @@ from .request import (
 
 __all__ = [
     "HOOK_REQUIRED_CONTEXT",
+    "OPTIONAL_PREFETCH",
     "SERVICES",
     "BadRequest",
     "BundleEntry",
@@ -35,6 +43,7 @@ __all__ = [
     "CodeableConcept",
     "Coding",
     "DataUnavailable",
+    "Dosage",
     "EntrySearch",
     "FhirAuthorization",
     "HookRequest",

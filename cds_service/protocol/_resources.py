@@ -63,6 +63,11 @@ class Ingredient(msgspec.Struct, frozen=True, gc=False):
     itemReference: OrJson[Reference] = None
 
 
+class Dosage(msgspec.Struct, frozen=True, gc=False):
+    route: OrJson[CodeableConcept] = None
+    text: Any = None
+
+
 class OutcomeIssue(msgspec.Struct, frozen=True, gc=False):
     severity: Any = None
 
@@ -90,6 +95,7 @@ class Resource(msgspec.Struct, frozen=True, gc=False):
     # Observation (``code`` is Medication.code too)
     code: OrJson[CodeableConcept] = None
     valueQuantity: OrJson[Quantity] = None
+    valueString: Any = None
     effectiveDateTime: Any = None
     effectivePeriod: OrJson[Period] = None
     effectiveInstant: Any = None
@@ -101,8 +107,20 @@ class Resource(msgspec.Struct, frozen=True, gc=False):
     medicationCodeableConcept: OrJson[CodeableConcept] = None
     medicationReference: OrJson[Reference] = None
     authoredOn: Any = None
+    doNotPerform: Any = None
+    priorPrescription: OrJson[Reference] = None
+    dosageInstruction: ListOrJson[Dosage] = None
+    dosage: ListOrJson[Dosage] = None
     contained: ListOrJson[Resource] = None
     ingredient: ListOrJson[Ingredient] = None
+    form: OrJson[CodeableConcept] = None
+    # Condition
+    clinicalStatus: OrJson[CodeableConcept] = None
+    verificationStatus: OrJson[CodeableConcept] = None
+    abatementDateTime: Any = None
+    abatementPeriod: Any = None
+    abatementAge: Any = None
+    abatementString: Any = None
     # OperationOutcome
     issue: ListOrJson[OutcomeIssue] = None
     # Bundle

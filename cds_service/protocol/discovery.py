@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..content import Content
+from ..content import Content, TopicSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,9 +24,9 @@ SERVICES: dict[str, ServiceDefinition] = {
             "mg-patient-view",
             "patient-view",
             "Magnesium safety: chart review",
-            "When a chart opens: flags low serum magnesium by severity with its treatment, "
-            "potassium or calcium that will not correct until magnesium is repleted, low "
-            "magnesium with digoxin, a falling magnesium or a missed magnesium check on "
+            "When a chart opens: low or high serum magnesium by severity with the treatment its "
+            "context allows, potassium or calcium that may not correct while magnesium is low, "
+            "low magnesium with digoxin, a falling magnesium or a missed magnesium check on "
             "tacrolimus or cyclosporine.",
         ),
         ServiceDefinition(
@@ -33,9 +34,10 @@ SERVICES: dict[str, ServiceDefinition] = {
             "order-select",
             "Magnesium safety: while ordering",
             "While a medication is chosen: magnesium/aluminium antacids with tacrolimus or "
-            "mycophenolate, oral magnesium that needs spacing, magnesium-wasting drugs for a "
-            "patient on a calcineurin inhibitor or with low magnesium, and low magnesium "
-            "behind a potassium or calcium order.",
+            "mycophenolate, oral magnesium and the drugs it binds, magnesium-wasting drugs for a "
+            "patient on a calcineurin inhibitor or with low magnesium, a new calcineurin "
+            "inhibitor without a magnesium check, and low magnesium behind a potassium or "
+            "calcium order.",
         ),
         ServiceDefinition(
             "mg-order-sign",
@@ -47,6 +49,12 @@ SERVICES: dict[str, ServiceDefinition] = {
     )
 }
 
+# Prefetch keys the rules can do without: unavailable data there is "unknown", never a 412.
+OPTIONAL_PREFETCH = frozenset({"conditions"})
+# Completed and stopped orders are evidence of an earlier CNI; only active ones make a patient
+# "on" a drug (filtered locally).
+_HISTORY_STATUSES = ("completed", "stopped")
+
 
 def prefetch_templates(content: Content) -> dict[str, str]:
     """Targeted queries in the CDS Hooks 2.0.1 subset; dates and statuses are filtered locally."""
@@ -55,7 +63,10 @@ def prefetch_templates(content: Content) -> dict[str, str]:
         for analyte in content.analytes.values()
         for code in analyte.codes
     )
-    statuses = ",".join(content.settings.active_medication_statuses)
+    statuses = ",".join(
+        dict.fromkeys([*content.settings.active_medication_statuses, *_HISTORY_STATUSES])
+    )
+    conditions = ",".join(f"{system}|{code}" for system, code in content.condition_by_code)
     return {
         "patient": "Patient/{{context.patientId}}",
         "observations": (
@@ -65,20 +76,26 @@ def prefetch_templates(content: Content) -> dict[str, str]:
             f"MedicationRequest?patient={{{{context.patientId}}}}&status={statuses}"
         ),
         "medicationStatements": "MedicationStatement?patient={{context.patientId}}&status=active",
+        "conditions": f"Condition?patient={{{{context.patientId}}}}&code={conditions}",
     }
 
 
-def discovery_document(content: Content) -> dict[str, Any]:
+def discovery_document(content: Content, specs: Sequence[TopicSpec]) -> dict[str, Any]:
     templates = prefetch_templates(content)
-    return {
-        "services": [
+    services = []
+    for service in SERVICES.values():
+        topics = [
+            spec.title
+            for spec in specs
+            if service.hook in spec.hooks and content.topics[spec.code].topic.enabled
+        ]
+        services.append(
             {
                 "id": service.id,
                 "hook": service.hook,
                 "title": service.title,
-                "description": service.description,
+                "description": f"{service.description} Topics: {'; '.join(topics)}.",
                 "prefetch": templates,
             }
-            for service in SERVICES.values()
-        ]
-    }
+        )
+    return {"services": services}

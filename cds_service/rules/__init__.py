@@ -1,42 +1,54 @@
-"""The rules: pure functions of the facts, one per card topic."""
+"""The rules: pure functions of the facts, one per card topic, each with its spec."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..content import TopicSpec
 from ..facts import Facts
-from ._base import Finding, Outcome, Row, Rule, RuleConfig, Suggestion
-from .electrolytes import refractory_hypocalcemia, refractory_hypokalemia
-from .interactions import (
-    antacid_mycophenolate,
-    antacid_tacrolimus,
-    mg_supplement_spacing,
-    mg_wasting_comedication,
+from ._advice import ADVICE_SPEC, plan_magnesium
+from ._base import (
+    RECHECK_ALL,
+    Finding,
+    MgPlan,
+    Outcome,
+    Row,
+    Rule,
+    RuleConfig,
+    Suggestion,
+    TopicRule,
 )
-from .magnesium import hypomagnesemia, mg_declining, mg_digoxin, mg_monitoring_gap
+from .topics import discover
 
-RULES: Mapping[str, Rule] = {
-    "hypomagnesemia": hypomagnesemia,
-    "mg-digoxin": mg_digoxin,
-    "mg-refractory-hypokalemia": refractory_hypokalemia,
-    "mg-refractory-hypocalcemia": refractory_hypocalcemia,
-    "antacid-tacrolimus": antacid_tacrolimus,
-    "antacid-mycophenolate": antacid_mycophenolate,
-    "mg-supplement-spacing": mg_supplement_spacing,
-    "mg-monitoring-gap": mg_monitoring_gap,
-    "mg-wasting-comedication": mg_wasting_comedication,
-    "mg-declining": mg_declining,
-}
+TOPICS: tuple[TopicRule, ...] = discover()
+TOPIC_SPECS: tuple[TopicSpec, ...] = tuple(topic.spec for topic in TOPICS)
+RULES: Mapping[str, Rule] = {topic.spec.code: topic.rule for topic in TOPICS}
 
 
 def run_rules(facts: Facts, config: RuleConfig, enabled: Mapping[str, bool]) -> list[Outcome]:
-    """Every rule's outcome, in registry order; disabled topics are reported, not run."""
+    """Every rule's outcome, in priority order; disabled topics are reported, not run."""
     return [
-        rule(facts, config)
-        if enabled.get(topic, True)
-        else Outcome(topic, "topic disabled in cards/")
-        for topic, rule in RULES.items()
+        topic.rule(facts, config)
+        if enabled.get(topic.spec.code, True)
+        else Outcome(topic.spec.code, "topic disabled in cards/")
+        for topic in TOPICS
     ]
 
 
-__all__ = ["RULES", "Finding", "Outcome", "Row", "Rule", "RuleConfig", "Suggestion", "run_rules"]
+__all__ = [
+    "ADVICE_SPEC",
+    "RECHECK_ALL",
+    "RULES",
+    "TOPICS",
+    "TOPIC_SPECS",
+    "Finding",
+    "MgPlan",
+    "Outcome",
+    "Row",
+    "Rule",
+    "RuleConfig",
+    "Suggestion",
+    "TopicRule",
+    "plan_magnesium",
+    "run_rules",
+]

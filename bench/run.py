@@ -70,9 +70,9 @@ def _time_alternating(fns: list[Callable[[], object]], iterations: int) -> list[
 def in_process(size: int, iterations: int, database_url: str, now: datetime) -> dict[str, Any]:
     from cds_service._logging import configure_logging
     from cds_service.app import settle_heap
-    from cds_service.content import load_content
     from cds_service.gathering import RequestsFhirClient
     from cds_service.pipeline import CdsService
+    from cds_service.profile import load_site_content
     from cds_service.protocol import decode_hook_body
     from cds_service.settings import Settings
     from cds_service.store import Store
@@ -82,7 +82,7 @@ def in_process(size: int, iterations: int, database_url: str, now: datetime) -> 
     store = Store.open(database_url)
     service = CdsService(
         settings=settings,
-        content=load_content(settings.cards_dir),
+        content=load_site_content(settings.cards_dir),
         store=store,
         fhir_client=RequestsFhirClient(),
         clock=lambda: now,

@@ -13,9 +13,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from cds_service.app import Authenticator, create_app
-from cds_service.content import Content, load_content
+from cds_service.content import Content
 from cds_service.gathering import FhirFetchError
 from cds_service.pipeline import CdsService
+from cds_service.profile import load_site_content
 from cds_service.settings import Settings
 from cds_service.store import Store
 
@@ -33,7 +34,7 @@ _CONTENT: list[Content] = []
 
 def shipped_content() -> Content:
     if not _CONTENT:
-        _CONTENT.append(load_content(CARDS))
+        _CONTENT.append(load_site_content(CARDS))
     return _CONTENT[0]
 
 

@@ -26,9 +26,10 @@ import pytest
 import requests
 from sqlalchemy.exc import OperationalError
 
-from cds_service.content import Content, load_content
+from cds_service.content import Content
 from cds_service.engine import trace
 from cds_service.pipeline import HookResult
+from cds_service.profile import load_site_content
 from cds_service.scenarios import SCENARIOS_DIR, load_scenario
 from cds_service.store import UNKNOWN_TOPIC, Store, format_report_text
 
@@ -87,7 +88,7 @@ def snooze_cards(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def snooze_content(snooze_cards: Path) -> Content:
-    content = load_content(snooze_cards)
+    content = load_site_content(snooze_cards)
     assert content.topics[TOPIC].topic.snooze_hours == 24
     return content
 

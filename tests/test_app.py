@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from bench.patients import patient_view_request
 from cds_service.app import create_app
-from cds_service.content import load_content
+from cds_service.profile import load_site_content
 from cds_service.trust import AuthenticationFailed
 
 from .settings_support import make_settings
@@ -49,7 +49,7 @@ def test_discovery_lists_three_services_with_targeted_prefetch() -> None:
         "mg-order-select": "order-select",
         "mg-order-sign": "order-sign",
     }
-    content = load_content(CARDS)
+    content = load_site_content(CARDS)
     every_code = {code for analyte in content.analytes.values() for code in analyte.codes}
     for service in services.values():
         assert service["title"] and len(service["description"]) > 40

@@ -24,8 +24,9 @@ from typing import Any
 import orjson
 import pytest
 
-from cds_service.content import Content, load_content
+from cds_service.content import Content
 from cds_service.pipeline import CdsService
+from cds_service.profile import load_site_content
 from cds_service.scenarios import Scenario, load_scenario
 
 from .cardcheck import check_card, check_response, topic_of
@@ -100,7 +101,7 @@ class ForbiddenFhirClient:
 
 @functools.cache
 def _content() -> Content:
-    return load_content(CARDS)
+    return load_site_content(CARDS)
 
 
 def _service(scenario: Scenario, client: ForbiddenFhirClient) -> CdsService:

@@ -39,7 +39,7 @@ def check_config(directory: Path) -> subprocess.CompletedProcess[str]:
 def test_shipped_cards_pass() -> None:
     result = check_config(CARDS)
     assert result.returncode == 0, result.stderr
-    assert "OK (10 topics, 9 analytes)" in result.stdout
+    assert "OK (11 topics, 10 analytes)" in result.stdout
 
 
 def test_broken_threshold_fails_naming_file_and_field(tmp_path: Path) -> None:

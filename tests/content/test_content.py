@@ -9,14 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.content import TOPIC_CODES, ContentError, load_content
+from cds_service.content import ContentError
+from cds_service.profile import load_site_content
+from cds_service.rules import RULES as TOPIC_CODES
 from tests.facts.builders import CARDS, fired, mg, shipped, silent
 
 # --- the shipped content --------------------------------------------------------------------
 
 
 def test_shipped_cards_load() -> None:
-    content = load_content(CARDS)
+    content = load_site_content(CARDS)
     assert set(content.topics) == set(TOPIC_CODES)
     assert content.settings.max_cards == 5
 
@@ -439,7 +441,7 @@ def test_broken_copy_raises_content_error_naming_file_and_field(
     cards = copy_cards(tmp_path)
     breaker(cards)
     with pytest.raises(ContentError) as raised:
-        load_content(cards)
+        load_site_content(cards)
     message = str(raised.value)
     assert str(cards) in message
     assert file in message
@@ -449,7 +451,7 @@ def test_broken_copy_raises_content_error_naming_file_and_field(
 
 def test_not_a_directory(tmp_path: Path) -> None:
     with pytest.raises(ContentError, match="not a directory"):
-        load_content(tmp_path / "nowhere")
+        load_site_content(tmp_path / "nowhere")
 
 
 def test_a_site_edit_takes_effect(tmp_path: Path) -> None:
@@ -460,7 +462,7 @@ def test_a_site_edit_takes_effect(tmp_path: Path) -> None:
         "mg_low:         {mmol_per_l: 0.66, mg_per_dl: 1.6}",
         "mg_low:         {mmol_per_l: 0.60, mg_per_dl: 1.45}",
     )
-    content = load_content(cards)
+    content = load_site_content(cards)
     silent("hypomagnesemia", labs=[mg(1.5)], content=content)
     assert fired("hypomagnesemia", labs=[mg(1.4)], content=content).values["threshold"] == (
         "1.45 mg/dL"

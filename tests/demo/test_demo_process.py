@@ -17,8 +17,8 @@ from urllib.parse import parse_qsl, quote
 import pytest
 import requests
 
-from cds_service.content import TOPIC_CODES
 from cds_service.demo import DemoData, DemoPatient
+from cds_service.rules import RULES as TOPIC_CODES
 
 from .support import SANDBOX_ORIGIN, demo_process, free_port
 

@@ -15,8 +15,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cds_service.content import Content, load_content
+from cds_service.content import Content
 from cds_service.facts import Facts, build_facts
+from cds_service.profile import load_site_content
 from cds_service.protocol import Resource, as_resource
 from cds_service.rules import Finding, Outcome, RuleConfig, run_rules
 
@@ -72,7 +73,7 @@ _ids = itertools.count(1)
 @functools.cache
 def shipped() -> Content:
     """The shipped cards/, loaded once."""
-    return load_content(CARDS)
+    return load_site_content(CARDS)
 
 
 def with_settings(content: Content | None = None, **updates: Any) -> Content:

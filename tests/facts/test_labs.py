@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.content import load_content
 from cds_service.facts import LabResult, SkippedResult, build_facts, read_observation
+from cds_service.profile import load_site_content
 
 from .builders import (
     CA_BLOOD,
@@ -144,7 +144,7 @@ def test_preliminary_counts_when_configured_in_a_cards_copy(tmp_path: Path) -> N
         text.replace("accept_preliminary_results: false", "accept_preliminary_results: true"),
         encoding="utf-8",
     )
-    content = load_content(cards)
+    content = load_site_content(cards)
     assert content.settings.accept_preliminary_results is True
     finding = fired("hypomagnesemia", labs=[mg(1.5, status="preliminary")], content=content)
     assert finding.indicator == "warning"

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from cds_service.content import TOPIC_CODES
 from cds_service.rules import RULES, RuleConfig, run_rules
+from cds_service.rules import RULES as TOPIC_CODES
 from tests.facts.builders import (
     draft,
     evaluate,

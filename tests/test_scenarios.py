@@ -1,9 +1,17 @@
 """Golden end-to-end tests: every scenario in ``fixtures/scenarios/`` through the whole service.
 
 Each scenario is a realistic patient and one CDS Hooks call, with the cards that
-``clinical-rules.md`` says it must produce (derived by hand, never by running the engine). The
-service is built the way the app builds it, with a FHIR client that fails the test if the service
-tries to reach a FHIR server (every prefetch key is filled in, so it never should).
+``clinical-rules.md`` (section 4, version 2, over sections 1-3) says it must produce (derived by
+hand, never by running the engine). The service is built the way the app builds it, with a FHIR
+client that fails the test if the service tries to reach a FHIR server (every prefetch key is
+filled in, so it never should).
+
+An expected card names its topic and indicator, the text its summary and detail must and must
+not hold (``summary_contains``, ``detail_contains``, ``summary_excludes``, ``detail_excludes``,
+matched case-insensitively), the codes its suggestions must and must not order (``suggests``,
+``does_not_suggest``: LOINC or RxNorm), and the sources it must not cite (``sources_excludes``:
+ids in ``cards/sources.yaml``). Every card of every scenario is also checked for the wording no
+card may use (``tests/cardwording.py``).
 
 When the engine disagrees with the spec for a scenario, the expectation stays as the spec says
 and the scenario is listed in ``SPEC_DISCREPANCIES`` (strict xfail) for the rule owner to fix.
@@ -13,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import re
 import sys
 import uuid
 from collections.abc import Mapping
@@ -23,6 +32,7 @@ from typing import Any
 
 import orjson
 import pytest
+import yaml
 
 from cds_service.content import Content
 from cds_service.pipeline import CdsService
@@ -30,6 +40,7 @@ from cds_service.profile import load_site_content
 from cds_service.scenarios import Scenario, load_scenario
 
 from .cardcheck import check_card, check_response, topic_of
+from .cardwording import check_wording, summary_clauses, unit_families, wording_problems
 from .settings_support import make_settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,36 +67,28 @@ TOPIC_HOOKS: dict[str, tuple[str, ...]] = {
     "mg-monitoring-gap": ("patient-view", "order-select"),
     "mg-wasting-comedication": ("order-select", "order-sign"),
     "mg-declining": ("patient-view",),
+    "hypermagnesemia": ("patient-view", "order-select", "order-sign"),
 }
 
 # Scenarios where the engine does not do what the spec requires: scenario -> what differs.
 SPEC_DISCREPANCIES: dict[str, str] = {}
 
-# Suggested order codes the spec requires (clinical-rules.md §2-§3):
-# scenario -> topic -> (codes that must be suggested, codes that must not be).
-SUGGESTED_CODES: dict[str, dict[str, tuple[frozenset[str], frozenset[str]]]] = {
-    # "If no current Mg: suggest ordering one" (LOINC 19123-9 from the formulary).
-    "thiazide-low-k-no-current-mg": {
-        "mg-refractory-hypokalemia": (frozenset({"19123-9"}), frozenset()),
-    },
-    # "Suggestion: a tacrolimus trough ServiceRequest" (LOINC 11253-2).
-    "antacid-select-on-tacrolimus": {
-        "antacid-tacrolimus": (frozenset({"11253-2"}), frozenset()),
-    },
-    # "Suggestion: a serum Mg ServiceRequest (LOINC 19123-9)".
-    "new-tacrolimus-select-no-mg-ever": {
-        "mg-monitoring-gap": (frozenset({"19123-9"}), frozenset()),
-    },
-    # Warning tier: a recheck and the oral Mg of the site formulary (RxNorm 198741).
-    "ppi-warning-mg-mmol": {
-        "hypomagnesemia": (frozenset({"19123-9", "198741"}), frozenset()),
-    },
-    # Critical tier: a recheck; the IV Mg entry has no code, so it is left out, never invented,
-    # and the oral product is not the critical tier's suggestion.
-    "ckd4-critical-mg-mgdl": {
-        "hypomagnesemia": (frozenset({"19123-9"}), frozenset({"198741"})),
-    },
-}
+# The fields an expected card may have; the text and code lists are optional.
+EXPECTED_FIELDS = frozenset(
+    {
+        "topic",
+        "indicator",
+        "summary_contains",
+        "detail_contains",
+        "summary_excludes",
+        "detail_excludes",
+        "suggests",
+        "does_not_suggest",
+        "sources_excludes",
+    }
+)
+TEXT_LISTS = ("summary_contains", "detail_contains", "summary_excludes", "detail_excludes")
+CODE_LISTS = ("suggests", "does_not_suggest")
 
 
 class ForbiddenFhirClient:
@@ -123,6 +126,33 @@ def _evaluate(scenario: Scenario) -> dict[str, Any]:
     return body
 
 
+@functools.cache
+def _response(path: Path) -> dict[str, Any]:
+    """The service's answer to a scenario, as of its anchor (computed once per file)."""
+    return _evaluate(load_scenario(path, shift=False))
+
+
+def _expected_cards(path: Path) -> list[dict[str, Any]]:
+    """The expected cards as written (the loader's ``ExpectedCard`` keeps only the v1 fields)."""
+    raw: dict[str, Any] = orjson.loads(path.read_bytes())
+    expected: list[dict[str, Any]] = raw.get("expected", [])
+    return expected
+
+
+@functools.cache
+def _source_texts() -> dict[str, tuple[str, ...]]:
+    """Source id -> the texts that cite it on a card (its label, and its url when it has one)."""
+    raw = yaml.safe_load((CARDS / "sources.yaml").read_text(encoding="utf-8"))
+    return {
+        str(key): tuple(str(source[field]) for field in ("label", "url") if source.get(field))
+        for key, source in raw["sources"].items()
+    }
+
+
+def _contains(haystack: str, needle: str) -> bool:
+    return needle.casefold() in haystack.casefold()
+
+
 def _scenario_params() -> list[Any]:
     params = []
     for path in SCENARIO_FILES:
@@ -146,10 +176,43 @@ def _suggested_codes(card: Mapping[str, Any]) -> set[str]:
 # -- the golden tests ----------------------------------------------------------------------------
 
 
+def _card_problems(item: Mapping[str, Any], card: Mapping[str, Any]) -> list[str]:
+    """How ``card`` misses its expectation ``item`` (empty when it meets it)."""
+    topic, problems = item["topic"], []
+    summary, detail = str(card["summary"]), str(card["detail"])
+    for text in item.get("summary_contains", []):
+        if not _contains(summary, text):
+            problems.append(f"{topic}: summary lacks {text!r}: {summary!r}")
+    for text in item.get("summary_excludes", []):
+        if _contains(summary, text):
+            problems.append(f"{topic}: summary says {text!r}: {summary!r}")
+    for text in item.get("detail_contains", []):
+        if not _contains(detail, text):
+            problems.append(f"{topic}: detail lacks {text!r}")
+    for text in item.get("detail_excludes", []):
+        if _contains(detail, text):
+            problems.append(f"{topic}: detail says {text!r}")
+    codes = _suggested_codes(card)
+    missing = sorted(set(item.get("suggests", [])) - codes)
+    if missing:
+        problems.append(f"{topic}: suggestions {sorted(codes)} lack {missing}")
+    unwanted = sorted(set(item.get("does_not_suggest", [])) & codes)
+    if unwanted:
+        problems.append(f"{topic}: suggestions include {unwanted}")
+    rendered = orjson.dumps(card).decode()
+    for source in item.get("sources_excludes", []):
+        for text in _source_texts()[source]:
+            if _contains(rendered, text):
+                problems.append(f"{topic}: cites source {source} ({text!r})")
+    if problems and any(key in item for key in ("detail_contains", "detail_excludes")):
+        problems.append(f"{topic} detail:\n{detail}")
+    return problems
+
+
 @pytest.mark.parametrize("path", _scenario_params())
 def test_scenario_gives_the_cards_the_spec_requires(path: Path) -> None:
     scenario = load_scenario(path, shift=False)
-    body = _evaluate(scenario)
+    body = _response(path)
 
     check_response(body, max_cards=_content().settings.max_cards)
     cards = body["cards"]
@@ -163,18 +226,25 @@ def test_scenario_gives_the_cards_the_spec_requires(path: Path) -> None:
         f"{scenario.name}: expected {expected}, got {shown}\n{summaries or '  (no cards)'}"
     )
     by_topic = {topic_of(card): card for card in cards}
-    for item in scenario.expected:
-        card = by_topic[item.topic]
-        for text in item.summary_contains:
-            assert text in card["summary"], (
-                f"{item.topic}: summary lacks {text!r}: {card['summary']!r}"
-            )
-        for text in item.detail_contains:
-            assert text in card["detail"], f"{item.topic}: detail lacks {text!r}:\n{card['detail']}"
-    for topic, (required, forbidden) in SUGGESTED_CODES.get(scenario.name, {}).items():
-        codes = _suggested_codes(by_topic[topic])
-        assert required <= codes, f"{topic}: suggestions {codes} lack {required - codes}"
-        assert not (forbidden & codes), f"{topic}: suggestions include {forbidden & codes}"
+    problems = [
+        problem
+        for item in _expected_cards(path)
+        for problem in _card_problems(item, by_topic[item["topic"]])
+    ]
+    assert not problems, f"{scenario.name}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", _scenario_params())
+def test_no_card_of_any_scenario_uses_forbidden_wording(path: Path) -> None:
+    """§4.1, §4.3, §4.11, §4.13: forbidden phrases anywhere in a card, K-sparing diuretics in a
+    summary, a summary clause mixing unit families, a suggestion label naming what it does not
+    order (``tests/cardwording.py``)."""
+    problems = [
+        f"{topic_of(card)}: {problem}"
+        for card in _response(path)["cards"]
+        for problem in wording_problems(card)
+    ]
+    assert not problems, f"{path.stem}:\n" + "\n".join(problems)
 
 
 # Scenario -> reason, for demo scenarios whose topics/indicators differ from the spec even shifted.
@@ -249,12 +319,13 @@ def test_each_scenario_is_one_patient_with_a_complete_request() -> None:
             "observations",
             "medicationRequests",
             "medicationStatements",
+            "conditions",
         }, s.name
         patient = prefetch["patient"]
         assert patient["id"] == context["patientId"], s.name
         assert patient["name"][0]["family"] and patient["name"][0]["given"], s.name
         assert patient["birthDate"] and patient["gender"] in ("female", "male"), s.name
-        for key in ("observations", "medicationRequests", "medicationStatements"):
+        for key in PREFETCH_BUNDLES:
             bundle = prefetch[key]
             assert bundle["resourceType"] == "Bundle" and bundle["type"] == "searchset", s.name
             matches = [e for e in bundle.get("entry", []) if e["search"]["mode"] == "match"]
@@ -263,11 +334,22 @@ def test_each_scenario_is_one_patient_with_a_complete_request() -> None:
                 subject = entry["resource"].get("subject")
                 if subject is not None:
                     assert subject["reference"] == f"Patient/{patient['id']}", s.name
+        # §4.8: the order history (completed, stopped) comes with the active orders; §4.4: a
+        # targeted Condition query, an empty searchset when the patient has none.
+        self_url = prefetch["medicationRequests"]["link"][0]["url"]
+        assert self_url.endswith("&status=active,on-hold,completed,stopped"), s.name
+        conditions = prefetch["conditions"]
+        assert "Condition?patient=" in conditions["link"][0]["url"], s.name
+        for entry in conditions.get("entry", []):
+            assert entry["resource"]["resourceType"] == "Condition", s.name
         assert s.description and s.title, s.name
         patient_ids.append(patient["id"])
         instances.append(request["hookInstance"])
     assert len(set(patient_ids)) == len(patient_ids), "two scenarios share a patient"
     assert len(set(instances)) == len(instances), "two scenarios share a hookInstance"
+
+
+PREFETCH_BUNDLES = ("observations", "medicationRequests", "medicationStatements", "conditions")
 
 
 def _validate(resource: Mapping[str, Any]) -> None:
@@ -281,7 +363,7 @@ def test_prefetch_and_ehr_drafts_are_valid_fhir_r4() -> None:
     for s in _all():
         prefetch = s.request["prefetch"]
         _validate(prefetch["patient"])
-        for key in ("observations", "medicationRequests", "medicationStatements"):
+        for key in PREFETCH_BUNDLES:
             _validate(prefetch[key])
         drafts = s.request["context"].get("draftOrders")
         if drafts is not None and "type" in drafts:  # EHR-shaped, not the sandbox's
@@ -324,6 +406,94 @@ def test_fixtures_readme_lists_every_scenario() -> None:
     readme = (FIXTURES / "README.md").read_text(encoding="utf-8")
     missing = [path.stem for path in SCENARIO_FILES if f"`{path.stem}`" not in readme]
     assert not missing, f"fixtures/README.md does not list {missing}"
+
+
+def test_expected_cards_are_well_formed() -> None:
+    """Every expected card uses known fields only (a typo would silently check nothing), with
+    non-empty texts, RxNorm or LOINC codes, known source ids, and no list contradicting its
+    twin."""
+    code = re.compile(r"^(\d{1,7}|\d{1,7}-\d)$")  # an RxNorm code, or a LOINC code
+    for path in SCENARIO_FILES:
+        topics = []
+        for item in _expected_cards(path):
+            where = f"{path.stem}/{item.get('topic')}"
+            assert set(item) <= EXPECTED_FIELDS, f"{where}: unknown {set(item) - EXPECTED_FIELDS}"
+            assert item["topic"] in TOPIC_HOOKS, where
+            assert item["indicator"] in ("info", "warning", "critical"), where
+            topics.append(item["topic"])
+            for key in TEXT_LISTS:
+                texts = item.get(key, [])
+                assert all(isinstance(t, str) and t.strip() for t in texts), (where, key)
+            for key in CODE_LISTS:
+                assert all(code.match(c) for c in item.get(key, [])), (where, key)
+            for field in ("summary", "detail"):
+                wanted = {t.casefold() for t in item.get(f"{field}_contains", [])}
+                banned = {t.casefold() for t in item.get(f"{field}_excludes", [])}
+                assert not any(b in w for w in wanted for b in banned), (where, field)
+            assert not set(item.get("suggests", [])) & set(item.get("does_not_suggest", [])), where
+            assert set(item.get("sources_excludes", [])) <= set(_source_texts()), where
+        assert len(topics) == len(set(topics)), f"{path.stem}: a topic expected twice"
+
+
+# -- the wording checker itself ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("summary", "Mg 0.45 mmol/L on 2026-11-20: give Mg first, then K"),
+        ("detail", "Replete magnesium before potassium and calcium."),
+        ("detail", "Check Mg before treating Ca."),
+        ("detail", "Severe hypomagnesemia: symptoms and arrhythmias are expected at this level."),
+        ("detail", "Use amiloride (Grade 1B)."),
+        ("summary", "Mg 0.62 mmol/L on furosemide: consider Amiloride"),
+        ("summary", "Mg 1.1 mg/dL and K 2.8 mmol/L on 2026-11-20: treat potassium now"),
+        ("summary", "Mg 0.45 mmol/L; eGFR 26 mL/min/1.73 m2 and Mg 1.1 mg/dL"),
+        ("summary", "Mg 0.62 mmol/L with eGFR 22 mL/min/1.73m2"),
+        ("suggestions.0.label", "Recheck Mg, K, Ca and creatinine"),
+        ("suggestions.0.actions.0.description", "Order magnesium first"),
+        ("source.label", "Treatment of hypomagnesemia (Grade 1B)"),
+    ],
+)
+def test_wording_checker_rejects(field: str, text: str) -> None:
+    card = _valid_card()
+    check_wording(card)
+    _set(field, text)(card)
+    with pytest.raises(AssertionError):
+        check_wording(card)
+
+
+@pytest.mark.parametrize(
+    "summary",
+    [
+        "K 2.7 mmol/L on 2026-11-20: treat potassium now and give Mg alongside; Mg 0.9 mg/dL",
+        "Corrected Ca 8.1 mg/dL. Mg 1.5 mg/dL: already on magnesium oxide",
+        "Mg 0.58 mmol/L; eGFR 21 mL/min/1.73 m2 (CKD-EPI 2021)",
+        "Mg 1.9 mg/dL is below the 2 mg/dL target on digoxin",
+        "Tacrolimus trough 8.4 ng/mL; Mg 0.82 mmol/L",
+    ],
+)
+def test_wording_checker_accepts_one_unit_family_per_clause(summary: str) -> None:
+    card = _valid_card()
+    card["summary"] = summary
+    check_wording(card)
+
+
+def test_unit_families_are_told_apart() -> None:
+    assert unit_families("1.1 mg/dL") == {"mass"}
+    assert unit_families("38 g/L and 3.5 g/dL") == {"mass"}
+    assert unit_families("2.1 mEq/L, 0.5 mmol/L, 124 µmol/L, 124 umol/L") == {"molar"}
+    assert unit_families("eGFR 22 mL/min/{1.73_m2}") == {"eGFR"}
+    assert unit_families("0.45 mmol/L and 1.1 mg/dL") == {"mass", "molar"}
+    assert unit_families("1-4 mg/min; 25-50 mg/kg; 20 mEq") == set()
+    assert summary_clauses("a. b; c.d") == ["a", "b", "c.d"]
+
+
+def test_wording_checker_names_every_problem() -> None:
+    card = _valid_card()
+    card["summary"] = "Mg 1.1 mg/dL, K 2.8 mmol/L: give Mg first, spironolactone"
+    problems = wording_problems(card)
+    assert len(problems) == 3, problems
 
 
 # -- the card checker itself ---------------------------------------------------------------------

@@ -49,6 +49,13 @@ class CorrectedCalcium:
     corrected_mmol_per_l: float
 
     @property
+    def shown_reported(self) -> str:
+        """In the unit family the Ca was reported in only, for summaries."""
+        if self.calcium.family == "mass":
+            return f"{format_number(round(self.corrected_mg_per_dl, 1))} mg/dL"
+        return f"{self.corrected_mmol_per_l:.2f} mmol/L"
+
+    @property
     def shown(self) -> str:
         mg = format_number(round(self.corrected_mg_per_dl, 1))
         mmol = format_number(round(self.corrected_mmol_per_l, 2))

@@ -298,7 +298,7 @@ def _result(
     # Normalise on the UCUM code, but show the unit the lab printed ("mEq/L", not "meq/L").
     printed = reading.printed
     specs = content.units[analyte]
-    shown_unit = printed if printed and specs.get(unit_key(printed)) is spec else reading.unit
+    shown_unit = printed if printed and specs.get(unit_key(printed)) == spec else reading.unit
     value = reading.value
     # Positional: this runs once per Observation on every request.
     return LabResult(

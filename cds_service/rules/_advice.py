@@ -55,7 +55,6 @@ ADVICE_SPEC = AdviceSpec(
         "oral_reduced",
         "oral_reduced_on",
         "oral_more",
-        "oral_keep",
         "oral_start",
     ),
     cautions=("iv_given", "kidney_failure", "child", "reduced"),
@@ -120,17 +119,15 @@ def _iv(facts: Facts, config: RuleConfig) -> tuple[str, tuple[str, ...], Suggest
     return "iv_give", ("iv_adult",), Suggestion("medication", ("iv_magnesium",))
 
 
-def _oral(
-    facts: Facts, config: RuleConfig, *, keep: bool
-) -> tuple[str, tuple[str, ...], Suggestion | None]:
+def _oral(facts: Facts, config: RuleConfig) -> tuple[str, tuple[str, ...], Suggestion | None]:
     on = facts.taking_oral_mg
     if facts.child:
         lines = ("oral_child", *(("oral_reduced",) if facts.egfr_below_cap else ()))
         return ("oral_child_on" if on else "oral_child"), lines, None
     if facts.egfr_below_cap:
-        return ("oral_reduced_on" if on else "oral_reduced"), ("oral_reduced",), None
+        return ("oral_reduced_on" if on else "oral_reduced"), ("oral_reduced", "iv_cap"), None
     if on:
-        return ("oral_keep" if keep else "oral_more"), ("oral_more",), None
+        return "oral_more", ("oral_more",), None
     if config.can_order("medication", "oral_magnesium"):
         start = ("oral_start_ordered", "oral_salts")
         return "oral_start", start, Suggestion("medication", ("oral_magnesium",))
@@ -150,8 +147,8 @@ _CAUTIONS = {
 }
 
 
-def plan_magnesium(facts: Facts, config: RuleConfig, route: Route, *, keep: bool = False) -> MgPlan:
-    """The magnesium advice for this patient; ``keep`` for a patient already at the info tier."""
+def plan_magnesium(facts: Facts, config: RuleConfig, route: Route) -> MgPlan:
+    """The magnesium advice for this patient, for IV or oral repletion."""
     values = _values(facts, config)
     if facts.iv_mg_given:
         lines = ("iv_given", *(("iv_cap",) if facts.egfr_below_cap else ()))
@@ -159,9 +156,7 @@ def plan_magnesium(facts: Facts, config: RuleConfig, route: Route, *, keep: bool
     if facts.kidney_failure:
         lines = ("kidney_failure", "iv_cap_failure")
         return MgPlan("kidney_failure", _CAUTIONS["kidney_failure"], lines, values, None)
-    action, lines, suggestion = (
-        _iv(facts, config) if route == "iv" else _oral(facts, config, keep=keep)
-    )
+    action, lines, suggestion = _iv(facts, config) if route == "iv" else _oral(facts, config)
     return MgPlan(action, _CAUTIONS.get(action), lines, values, suggestion)
 
 

@@ -176,9 +176,7 @@ def hypomagnesemia(facts: Facts, config: RuleConfig) -> Outcome:
     notes = _notes(facts, config, values)
     plan = None
     if not stale:
-        plan = plan_magnesium(
-            facts, config, "iv" if indicator == "critical" else "oral", keep=indicator == "info"
-        )
+        plan = plan_magnesium(facts, config, "iv" if indicator == "critical" else "oral")
     derived = (
         (row(facts.kidney.result, config, "eGFR source: creatinine"),)
         if facts.kidney and facts.kidney.derived

@@ -8,7 +8,7 @@ kidney, age and supplement gating as every card that advises magnesium.
 from __future__ import annotations
 
 from ...content import TopicSpec
-from ...facts import Facts, is_below, threshold_text
+from ...facts import Facts, format_number, is_below, threshold_text
 from .._advice import plan_magnesium
 from .._base import Finding, Outcome, RuleConfig, TopicRule, having, hook_not_in, row
 
@@ -48,13 +48,14 @@ def mg_digoxin(facts: Facts, config: RuleConfig) -> Outcome:
     target_text = threshold_text(mg.family, target)
     if not is_below(mg, target):
         return Outcome(topic, f"digoxin with Mg {mg.shown}, not below {target_text}")
-    mass = threshold_text("mass", target)
+    # As the contract writes the target: "2 mg/dL (0.82 mmol/L)".
+    mass = f"{format_number(target.mg_per_dl)} mg/dL" if target.mg_per_dl else ""
     molar = threshold_text("molar", target)
     values = {
         "mg": mg.shown,
         "mg_date": mg.day,
         "target": target_text,
-        "target_both": f"{mass} ({molar})",
+        "target_both": f"{mass} ({molar})" if mass else molar,
         "digoxin": digoxin.names,
         "egfr": facts.kidney.shown if facts.kidney else "",
         "egfr_source": facts.kidney.source if facts.kidney else "",

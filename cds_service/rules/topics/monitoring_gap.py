@@ -58,7 +58,9 @@ def _reason(
     new_start = cni.being_started or cni.started_within(facts.now, w.new_cni_days)
     since_start = last is not None and cni.start is not None and last.effective >= cni.start
     if new_start and cni.start is not None and not since_start:
-        return "new_start", "warning"
+        # Warning for a CNI being started now, or a recent start with no Mg at all; a recent
+        # start checked only before it stays routine.
+        return "new_start", "warning" if cni.being_started or last is None else "info"
     stale = last is not None and last.effective < facts.now - timedelta(days=w.current_lab_days)
     if last is not None and stale and is_below(last, t.mg_cni_target):
         return "stale_low", "warning" if is_below(last, t.mg_low) else "info"

@@ -3,8 +3,7 @@
 Fires when either side is being ordered: an oral Mg-containing product (supplement, Mg/Al
 antacid, Mg laxative) with a drug of the spacing table active or ordered, or such a drug ordered
 for a patient taking oral magnesium. Oral on both sides only. Each drug's interval comes from its
-label, in ``cards/medications.yaml``. Antacid + tacrolimus or mycophenolate pairs have their own
-cards and are left to them.
+label, in ``cards/medications.yaml``.
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ SPEC = TopicSpec(
     },
     priority=70,
 )
-_COVERED_BY_ANTACID_CARDS = frozenset({"tacrolimus", "mycophenolate"})
 
 
 def _interval(med: MedicationFact, table: Mapping[str, Spacing]) -> Spacing | None:
@@ -67,8 +65,6 @@ def mg_supplement_spacing(facts: Facts, config: RuleConfig) -> Outcome:
     mg_side = mg_ordered + [m for m in _oral(facts.present, mg_classes) if spaced_ordered]
     spaced = spaced_ordered + [m for m in _oral(facts.present, spaced_classes) if mg_ordered]
     mg_side = list(dict.fromkeys(mg_side))
-    if all(m.classes & mg_classes <= {"mg_al_antacid"} for m in mg_side):
-        spaced = [m for m in spaced if not m.classes & _COVERED_BY_ANTACID_CARDS]
     spaced = [m for m in dict.fromkeys(spaced) if m not in mg_side]
     if not mg_side or not spaced:
         return Outcome(topic, "no oral Mg product with a drug it binds (oral on both sides)")

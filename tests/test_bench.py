@@ -18,6 +18,8 @@ def test_benchmark_patients_have_the_requested_size_and_thirty_medications() -> 
     request = patient_view_request(200)
     assert request["prefetch"]["observations"]["total"] == 200
     assert len(request["prefetch"]["medicationRequests"]["entry"]) == 30
+    # Every key is filled in (no kidney-failure Condition), so the service never fetches.
+    assert request["prefetch"]["conditions"]["entry"] == []
     codes = {
         e["resource"]["code"]["coding"][0]["code"]
         for e in request["prefetch"]["observations"]["entry"]

@@ -59,6 +59,9 @@ from .support import (
 
 TOPIC = "hypomagnesemia"
 ANTACID = "antacid-tacrolimus"
+# An Mg/Al antacid is an oral Mg-containing product and tacrolimus must be spaced from it, so the
+# spacing card comes with every antacid card below (clinical rules 4.10).
+SPACING = "mg-supplement-spacing"
 SNOOZED = "overridden recently for this patient"
 TACROLIMUS = medication_request("198377", "Tacrolimus 1 MG Oral Capsule", req_id="tac")
 MAALOX = "Aluminum Hydroxide 200 MG / Magnesium Hydroxide 200 MG Chewable Tablet"
@@ -74,12 +77,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture(scope="module")
 def snooze_cards(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the shipped cards/ with ``snooze_hours: 24`` on hypomagnesemia."""
+    """A copy of the shipped cards/ with hypomagnesemia's warning tier snoozed for 24 h too
+    (shipped: only its info tier)."""
     cards = tmp_path_factory.mktemp("snooze") / "cards"
     shutil.copytree(CARDS, cards)
     topic_file = cards / "topics" / f"{TOPIC}.yaml"
     text, count = re.subn(
-        r"^snooze_hours: null", "snooze_hours: 24", topic_file.read_text(), flags=re.M
+        r"^snooze_hours: \{info: 24\}",
+        "snooze_hours: {info: 24, warning: 24}",
+        topic_file.read_text(),
+        flags=re.M,
     )
     assert count == 1
     topic_file.write_text(text)
@@ -89,7 +96,7 @@ def snooze_cards(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def snooze_content(snooze_cards: Path) -> Content:
     content = load_site_content(snooze_cards)
-    assert content.topics[TOPIC].topic.snooze_hours == 24
+    assert content.topics[TOPIC].topic.snooze_hours == {"info": 24, "warning": 24}
     return content
 
 
@@ -140,16 +147,58 @@ def only_card(cards: list[dict[str, Any]], topic: str, indicator: str) -> dict[s
     return cards[0]
 
 
+def antacid_card(cards: list[dict[str, Any]]) -> dict[str, Any]:
+    """The antacid warning, shown with the spacing information and nothing else."""
+    assert shown(cards) == [(ANTACID, "warning"), (SPACING, "info")]
+    return cards[0]
+
+
 def withheld(result: HookResult) -> list[tuple[str, str]]:
     from_trace = [(w["topic"], w["reason"]) for w in trace(result.evaluation)["withheld"]]
     assert from_trace == list(result.evaluation.withheld)
     return from_trace
 
 
-# -- 1. snooze is off by default --------------------------------------------------------------
+# -- 1. shipped snooze defaults: info tiers only -----------------------------------------------
 
 
-def test_snooze_is_off_by_default_an_overridden_card_comes_back(database_url: str) -> None:
+def test_shipped_snooze_defaults_are_24_hours_for_info_tiers_and_never_critical() -> None:
+    hours = {
+        code: dict(topic.topic.snooze_hours)
+        for code, topic in shipped_content().topics.items()
+        if topic.topic.snooze_hours
+    }
+    assert hours == {
+        TOPIC: {"info": 24},
+        "mg-declining": {"info": 24},
+        "mg-monitoring-gap": {"info": 24},
+        "mg-wasting-comedication": {"info": 24, "warning": 24},
+    }
+
+
+def test_an_overridden_info_card_stays_quiet_for_24_hours_by_default(database_url: str) -> None:
+    clock = Clock()
+    with harness(database_url, clock) as h:
+        info = patient_view("pat-1", INFO, on_tacrolimus=True)
+        card = only_card(h.post("mg-patient-view", info), TOPIC, "info")
+        h.override("mg-patient-view", card, "will-monitor")
+
+        clock.advance(timedelta(hours=23))
+        result = h.hook("mg-patient-view", patient_view("pat-1", INFO, on_tacrolimus=True))
+        assert result.response == {"cards": []}
+        assert withheld(result) == [(TOPIC, SNOOZED)]
+        # A higher tier breaks through at once.
+        warning = patient_view("pat-1", WARNING, on_tacrolimus=True)
+        only_card(h.post("mg-patient-view", warning), TOPIC, "warning")
+
+        clock.now = NOW + timedelta(hours=25)
+        again = patient_view("pat-1", INFO, on_tacrolimus=True)
+        only_card(h.post("mg-patient-view", again), TOPIC, "info")
+
+
+def test_the_warning_tier_is_not_snoozed_by_default_an_overridden_card_comes_back(
+    database_url: str,
+) -> None:
     clock = Clock()
     with harness(database_url, clock) as h:
         first = only_card(
@@ -198,7 +247,7 @@ def test_snooze_on_withholds_same_and_lower_and_lets_critical_through(
         select["prefetch"]["observations"] = bundle(magnesium(WARNING, obs_id="mg-low"))
         _for_patient(select, "pat-1")
         result = h.hook("mg-order-select", select)
-        assert shown(result.response["cards"]) == [(ANTACID, "warning")]
+        antacid_card(result.response["cards"])
         assert withheld(result) == [(TOPIC, SNOOZED)]
 
         # A critical Mg breaks through.
@@ -254,7 +303,7 @@ def test_a_database_outage_never_costs_a_card(
         with monkeypatch.context() as patch:
             patch.setattr(Store, "overrides_for", outage)
             only_card(h.post("mg-patient-view", patient_view("pat-1", WARNING)), TOPIC, "warning")
-            only_card(h.post("mg-order-sign", _as_sign(_scenario_select()[0])), ANTACID, "warning")
+            antacid_card(h.post("mg-order-sign", _as_sign(_scenario_select()[0])))
         assert h.post("mg-patient-view", patient_view("pat-1", WARNING)) == []
 
 
@@ -358,32 +407,33 @@ def test_an_order_select_override_is_not_repeated_at_order_sign_for_the_same_dra
     window = timedelta(minutes=shipped_content().settings.windows.order_session_minutes)
     assert window == timedelta(minutes=120)
     with harness(database_url, clock) as h:
-        card = only_card(h.post("mg-order-select", select), ANTACID, "warning")
+        card = antacid_card(h.post("mg-order-select", select))
         h.override("mg-order-select", card, "already-addressed")
 
-        # Signing the same draft a few minutes later: settled, not asked again.
+        # Signing the same draft a few minutes later: settled, not asked again. Only the
+        # overridden card is withheld; the spacing card was not overridden and stays.
         clock.advance(timedelta(minutes=5))
         result = h.hook("mg-order-sign", _as_sign(select))
-        assert shown(result.response["cards"]) == []
+        assert shown(result.response["cards"]) == [(SPACING, "info")]
         assert withheld(result) == [(ANTACID, SNOOZED)]
-        assert h.post("mg-order-sign", _as_sign(select)) == []
+        assert shown(h.post("mg-order-sign", _as_sign(select))) == [(SPACING, "info")]
 
         # A different draft is a different order: shown.
         other = h.hook("mg-order-sign", _as_sign(select, draft_id="request-456"))
-        only_card(other.response["cards"], ANTACID, "warning")
+        antacid_card(other.response["cards"])
         assert withheld(other) == []
 
         # The same draft id for another patient is another order too.
         stranger = _as_sign(select)
         stranger["context"]["patientId"] = "someone-else"
-        only_card(h.post("mg-order-sign", stranger), ANTACID, "warning")
+        antacid_card(h.post("mg-order-sign", stranger))
 
         # Still within the session just before it ends; shown again once it is over.
         clock.now = anchor + window - timedelta(minutes=1)
-        assert h.post("mg-order-sign", _as_sign(select)) == []
+        assert shown(h.post("mg-order-sign", _as_sign(select))) == [(SPACING, "info")]
         clock.now = anchor + window + timedelta(minutes=1)
         result = h.hook("mg-order-sign", _as_sign(select))
-        only_card(result.response["cards"], ANTACID, "warning")
+        antacid_card(result.response["cards"])
         assert withheld(result) == []
 
 
@@ -392,12 +442,12 @@ def test_order_select_itself_repeats_the_card_when_snooze_is_off(database_url: s
     select, anchor = _scenario_select()
     clock = Clock(anchor)
     with harness(database_url, clock) as h:
-        card = only_card(h.post("mg-order-select", select), ANTACID, "warning")
+        card = antacid_card(h.post("mg-order-select", select))
         h.override("mg-order-select", card, "not-relevant")
         clock.advance(timedelta(minutes=1))
         again = copy.deepcopy(select)
         again["hookInstance"] = str(uuid.uuid4())
-        only_card(h.post("mg-order-select", again), ANTACID, "warning")
+        antacid_card(h.post("mg-order-select", again))
 
 
 # -- 4. the report ------------------------------------------------------------------------------
@@ -453,7 +503,7 @@ def test_report_counts_a_known_mix_of_cards_and_feedback(database_url: str) -> N
             h.post("mg-patient-view", patient_view("pat-2", CRITICAL)), TOPIC, "critical"
         )
         h3 = only_card(h.post("mg-patient-view", patient_view("pat-3", 1.45)), TOPIC, "warning")
-        a1 = only_card(h.post("mg-order-select", antacid_select("pat-4")), ANTACID, "warning")
+        a1 = antacid_card(h.post("mg-order-select", antacid_select("pat-4")))
         clock.advance(timedelta(minutes=3))
         h.accept("mg-patient-view", h1)
         h2_feedback = h.override("mg-patient-view", h2, "not-relevant")
@@ -466,7 +516,7 @@ def test_report_counts_a_known_mix_of_cards_and_feedback(database_url: str) -> N
         # Day 2: one more of each, both overridden.
         clock.now = NOW + timedelta(days=2)
         h4 = only_card(h.post("mg-patient-view", patient_view("pat-5", WARNING)), TOPIC, "warning")
-        a2 = only_card(h.post("mg-order-select", antacid_select("pat-6")), ANTACID, "warning")
+        a2 = antacid_card(h.post("mg-order-select", antacid_select("pat-6")))
         h.override("mg-patient-view", h4, "not-relevant")
         h.override("mg-order-select", a2, "patient-declined")
 
@@ -494,6 +544,7 @@ def test_report_counts_a_known_mix_of_cards_and_feedback(database_url: str) -> N
             "overridden": 3,
             "override_reasons": {"already-addressed": 1, "not-relevant": 2},
         },
+        SPACING: {"shown": 2, "accepted": 0, "overridden": 0, "override_reasons": {}},
     }
     assert full["suggestions"] == _expected_suggestions([h1, h2, h3, h4, a1, a2], [h1, a1])
     # The retried item is one row; every card with feedback has exactly one.
@@ -514,6 +565,7 @@ def test_report_counts_a_known_mix_of_cards_and_feedback(database_url: str) -> N
             "overridden": 1,
             "override_reasons": {"not-relevant": 1},
         },
+        SPACING: {"shown": 1, "accepted": 0, "overridden": 0, "override_reasons": {}},
     }
     assert report_json(database_url, "--since", timestamp(NOW + timedelta(days=3))) == {
         "topics": {},
@@ -532,15 +584,16 @@ def test_report_counts_a_known_mix_of_cards_and_feedback(database_url: str) -> N
         "override reasons",
     ]
     assert set(lines[1]) <= {"-", " "}
-    assert [cells(line) for line in lines[2:5]] == [
+    assert [cells(line) for line in lines[2:6]] == [
         [UNKNOWN_TOPIC, "0", "0", "1", "-", "will-monitor=1"],
         [ANTACID, "2", "1", "1", "50.0%", "patient-declined=1"],
         [TOPIC, "4", "1", "3", "25.0%", "already-addressed=1, not-relevant=2"],
+        [SPACING, "2", "0", "0", "0.0%"],
     ]
-    assert lines[5] == ""
-    assert cells(lines[6]) == ["suggestion", "shown", "accepted", "accepted %"]
+    assert lines[6] == ""
+    assert cells(lines[7]) == ["suggestion", "shown", "accepted", "accepted %"]
     recent_text = run_report(database_url, "--since", since, "--format", "text")
-    assert [cells(line)[0] for line in recent_text.splitlines()[2:4]] == [ANTACID, TOPIC]
+    assert [cells(line)[0] for line in recent_text.splitlines()[2:5]] == [ANTACID, TOPIC, SPACING]
 
     # Only newly stored items count: the retry does not, the unknown card does.
     def moved(outcome: str) -> float:

@@ -102,14 +102,20 @@ def test_order_select_antacid_against_active_tacrolimus() -> None:
     response = make_client().post("/cds-services/mg-order-select", json=request)
     assert response.status_code == 200
     cards = response.json()["cards"]
+    # The antacid is an oral Mg-containing product and tacrolimus needs spacing from it: the
+    # spacing card comes alongside the interaction card (clinical rules 4.10).
     assert [(c["source"]["topic"]["code"], c["indicator"]) for c in cards] == [
-        ("antacid-tacrolimus", "warning")
+        ("antacid-tacrolimus", "warning"),
+        ("mg-supplement-spacing", "info"),
     ]
-    suggestion = cards[0]["suggestions"][0]
+    antacid, spacing = cards
+    suggestion = antacid["suggestions"][0]
     resource = suggestion["actions"][0]["resource"]
     assert resource["resourceType"] == "ServiceRequest"
     assert resource["code"]["coding"][0]["code"] == "11253-2"
-    assert cards[0]["selectionBehavior"] == "any"
+    assert antacid["selectionBehavior"] == "any"
+    assert "Tacrolimus 1 MG Oral Capsule**: 2 h apart" in spacing["detail"]
+    assert "suggestions" not in spacing
 
 
 def test_order_sign_with_no_relevant_data_returns_no_cards() -> None:
@@ -322,7 +328,12 @@ def test_unrecognised_unit_is_not_used_and_is_counted() -> None:
 def test_start_up_freezes_the_heap_and_keeps_collections_out_of_requests() -> None:
     threshold = gc.get_threshold()
     gc.set_threshold(700, *threshold[1:])  # CPython's default, whatever earlier tests left
-    body = orjson.dumps(patient_view_request(200))
+    request = patient_view_request(200)
+    # The newest Mg (0.84 mmol/L) made low for the digoxin the patient takes: a card to render.
+    newest = request["prefetch"]["observations"]["entry"][1]["resource"]
+    assert newest["code"]["coding"][0]["code"] == "2601-3"
+    newest["valueQuantity"]["value"] = 0.75
+    body = orjson.dumps(request)
     try:
         with TestClient(create_app(make_service())) as client:
             assert gc.get_freeze_count() > 0
@@ -335,7 +346,9 @@ def test_start_up_freezes_the_heap_and_keeps_collections_out_of_requests() -> No
                 headers={"Content-Type": "application/json"},
             )
             after = [generation["collections"] for generation in gc.get_stats()]
-            assert response.status_code == 200 and response.json()["cards"]
+            assert response.status_code == 200
+            topics = [c["source"]["topic"]["code"] for c in response.json()["cards"]]
+            assert topics == ["mg-digoxin"]
             # A 200-Observation request (about 190 KiB) ran without one cyclic collection;
             # under CPython's default threshold it takes several.
             assert after == before

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import orjson
 
+from cds_service.facts import PREDICATES
+from cds_service.rules import TOPICS
 from cds_service.scenarios import load_scenario
 
 from .support import REPO, hook_request, magnesium, make_client
@@ -55,7 +57,8 @@ def test_evaluate_trace_shows_facts_and_every_rule(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     trace = json.loads(result.stdout)["trace"]
     (current,) = [trace["current"]["magnesium"]]
-    assert current["reported"] == {"value": 1.4, "unit": "mg/dL", "comparator": None}
+    # The reported value as the lab wrote it (a string keeps its precision: "1.40" stays so).
+    assert current["reported"] == {"value": "1.4", "unit": "mg/dL", "comparator": None}
     assert current["canonical"] == {"value": 0.576, "unit": "mmol/L"}
     assert trace["skipped_results"] == [
         {
@@ -63,12 +66,28 @@ def test_evaluate_trace_shows_facts_and_every_rule(tmp_path: Path) -> None:
             "code": "19123-9",
             "reason": "unrecognised unit",
             "unit": "mg/100mL",
+            "effective": "2026-11-19T08:00:00+00:00",
+            "unreadable": True,
             "id": "mg-odd",
         }
     ]
+    # The clinical context the rules read, with where each part came from.
+    context = trace["context"]
+    assert context["age_years"] == 58
+    assert context["age_source"] == "Patient.birthDate at the time of the request"
+    assert context["weight"] is None
+    assert context["kidney_function"] is None
+    assert context["kidney_failure_source"] is None
+    assert context["conditions"] == []
+    assert context["cni"] is None
+    assert context["lab_orders"] == []
+    assert set(context["predicates"]) == set(PREDICATES)
+    assert not any(context["predicates"].values())
     rules = {r["topic"]: r for r in trace["rules"]}
-    assert len(rules) == 10
+    assert list(rules) == [topic.spec.code for topic in TOPICS]
+    assert len(rules) == 11
     assert rules["hypomagnesemia"]["fired"] and rules["hypomagnesemia"]["indicator"] == "warning"
+    assert rules["hypermagnesemia"]["why"] == "current Mg 1.4 mg/dL is not above 3.0 mg/dL"
     assert rules["mg-monitoring-gap"]["why"] == "no CNI active"
 
 
@@ -91,4 +110,4 @@ def test_evaluate_reports_a_bad_request_as_operation_outcome(tmp_path: Path) -> 
 def test_check_config_passes_on_the_shipped_cards() -> None:
     result = _cli("check-config")
     assert result.returncode == 0, result.stderr
-    assert "OK (10 topics" in result.stdout
+    assert "OK (11 topics, 10 analytes)" in result.stdout

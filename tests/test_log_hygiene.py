@@ -388,6 +388,7 @@ def test_the_expected_events_are_there(run: Run) -> None:
         "observations",
         "medicationRequests",
         "medicationStatements",
+        "conditions",
     }
     unavailable = run.events("gathering.unavailable")
     reasons_412 = sorted({reason for line in unavailable for reason in line["reasons"].values()})

@@ -14,6 +14,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -468,9 +469,11 @@ def test_bootstrap_with_a_trust_file_accepts_a_good_token_and_rejects_a_bad_one(
         )
     )
     with TestClient(app) as client:
+        # The app runs on the real clock: a critical result must be at most 72 h old.
+        yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
         good = client.post(
             HOOK,
-            json=hook_request(observations=[magnesium(1.1)]),
+            json=hook_request(observations=[magnesium(1.1, day=yesterday)]),
             headers=auth(token_for(ec_key, HOOK)),
         )
         assert good.status_code == 200

@@ -18,7 +18,10 @@ from tests.facts.builders import (
     silent,
 )
 
-CHECK_MG = Suggestion("lab", "magnesium", "Check Mg before repleting K or Ca")
+# Mg is checked alongside treating K or Ca, never before it (4.1).
+CHECK_MG = Suggestion("lab", ("magnesium",), "Check Mg now, alongside treating K or Ca")
+ORAL_MG = Suggestion("medication", ("oral_magnesium",))
+IV_MG = Suggestion("medication", ("iv_magnesium",))
 
 # --- refractory hypokalemia -----------------------------------------------------------------
 
@@ -28,22 +31,33 @@ def test_low_k_with_low_mg_is_a_warning() -> None:
     assert finding.indicator == "warning"
     assert finding.values["k"] == "3.2 mmol/L"
     assert finding.values["mg"] == "1.5 mg/dL"
-    assert finding.suggestions == (Suggestion("medication", "oral_magnesium"),)
+    assert finding.values["treat_now"] is False
+    # The magnesium order comes with the shared advice, rendered with the card.
+    assert finding.suggestions == ()
+    assert finding.advice is not None
+    assert finding.advice.action == "oral_start"
+    assert finding.advice.suggestion == ORAL_MG
     assert [r.label for r in finding.rows] == ["Magnesium", "Potassium"]
 
 
 def test_k_below_3_with_low_mg_is_critical() -> None:
     finding = fired("mg-refractory-hypokalemia", labs=[potassium(2.8), mg(1.1)])
     assert finding.indicator == "critical"
+    assert finding.values["treat_now"] is True
     # Mg below the critical line: IV magnesium.
-    assert finding.suggestions == (Suggestion("medication", "iv_magnesium"),)
+    assert finding.suggestions == ()
+    assert finding.advice is not None
+    assert finding.advice.action == "iv_give"
+    assert finding.advice.suggestion == IV_MG
 
 
 def test_k_below_3_without_a_current_mg_is_a_warning_suggesting_an_mg_lab() -> None:
     finding = fired("mg-refractory-hypokalemia", labs=[potassium(2.8)])
     assert finding.indicator == "warning"
     assert finding.values["mg"] == ""
+    assert finding.values["treat_now"] is True
     assert finding.suggestions == (CHECK_MG,)
+    assert finding.advice is None
 
 
 def test_a_stale_mg_counts_as_no_current_mg() -> None:
@@ -132,14 +146,25 @@ def test_low_ionized_ca_with_low_mg() -> None:
     assert finding.values["ca_label"] == "Ionized Ca"
     assert finding.values["ca"] == "1.02 mmol/L"
     assert finding.values["mg"] == "0.55 mmol/L"
-    assert finding.suggestions == (Suggestion("medication", "oral_magnesium"),)
+    assert finding.values["treat_now"] is False  # 1.02 is not below the 1.0 critical line
+    assert finding.suggestions == ()
+    assert finding.advice is not None
+    assert finding.advice.suggestion == ORAL_MG
 
 
 def test_low_corrected_ca_with_critical_mg_suggests_iv() -> None:
     finding = fired("mg-refractory-hypocalcemia", labs=[calcium(7.2), albumin(3.8), mg(1.0)])
     assert finding.indicator == "warning"
-    assert finding.values["ca"] == "7.4 mg/dL (1.84 mmol/L)"  # 7.36 mg/dL
-    assert finding.suggestions == (Suggestion("medication", "iv_magnesium"),)
+    # The summary quotes the reported unit family only; the basis gives both.
+    assert finding.values["ca"] == "7.4 mg/dL"  # 7.36 mg/dL
+    assert finding.values["ca_basis"] == (
+        "Corrected calcium (Payne) 7.4 mg/dL (1.84 mmol/L) from total Ca 7.2 mg/dL and "
+        "albumin 3.8 g/dL (2026-11-19)."
+    )
+    assert finding.values["treat_now"] is True  # 7.36 mg/dL is below the 7.5 critical line
+    assert finding.suggestions == ()
+    assert finding.advice is not None
+    assert finding.advice.suggestion == IV_MG
 
 
 def test_low_ca_without_a_current_mg_suggests_an_mg_lab() -> None:

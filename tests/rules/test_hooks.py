@@ -39,13 +39,17 @@ def _scenario(**kw: Any) -> Callable[[], dict[str, Any]]:
 
 # topic -> (scenario, {hook: expected indicator}); a hook not listed must not fire.
 MATRIX: dict[str, tuple[Callable[[], dict[str, Any]], dict[str, str]]] = {
+    "hypermagnesemia": (
+        _scenario(labs=lambda: [mg(5.0)], drafts=lambda: [draft("amlodipine")]),
+        {"patient-view": "critical", "order-select": "critical", "order-sign": "critical"},
+    ),
     "hypomagnesemia": (
         _scenario(labs=lambda: [mg(1.0)], drafts=lambda: [draft("amlodipine")]),
         {"patient-view": "critical", "order-select": "critical", "order-sign": "critical"},
     ),
     "mg-digoxin": (
         _scenario(
-            labs=lambda: [mg(2.0)],
+            labs=lambda: [mg(1.9)],
             meds=lambda: [rx("digoxin")],
             drafts=lambda: [draft("digoxin")],
         ),
@@ -89,7 +93,7 @@ MATRIX: dict[str, tuple[Callable[[], dict[str, Any]], dict[str, str]]] = {
     "mg-wasting-comedication": (
         _scenario(
             labs=lambda: [mg(2.0)],
-            meds=lambda: [rx("tacrolimus"), rx("omeprazole")],
+            meds=lambda: [rx("tacrolimus")],
             drafts=lambda: [draft("omeprazole")],
         ),
         {"order-select": "info", "order-sign": "info"},

@@ -44,7 +44,9 @@ def test_antacid_ordered_with_active_tacrolimus_is_a_warning(hook: str) -> None:
     assert finding.values["tac_level_date"] == "2026-11-15"
     assert finding.suggestions == (
         Suggestion(
-            "lab", "tacrolimus_trough", "Tacrolimus trough after starting or stopping the antacid"
+            "lab",
+            ("tacrolimus_trough",),
+            "Tacrolimus trough after starting or stopping the antacid",
         ),
     )
     # The card is about the draft order only.
@@ -197,29 +199,66 @@ def test_a_plain_mg_supplement_is_not_an_antacid() -> None:
 
 
 @pytest.mark.parametrize(
-    ("spaced", "shown"),
+    ("spaced", "shown", "short", "interval", "sources"),
     [
-        (rx("levothyroxine"), "levothyroxine"),
-        (rx("tacrolimus"), TACROLIMUS),
-        (rx("mycophenolate"), MYCOPHENOLATE),
-        (rx("ca_carbonate"), DRUGS["ca_carbonate"][1]),
+        (
+            rx("levothyroxine"),
+            "levothyroxine",
+            "levothyroxine",
+            "4 h apart",
+            ("levothyroxine-label", "001"),
+        ),
+        (rx("tacrolimus"), TACROLIMUS, "tacrolimus", "2 h apart", ("prograf-label", "001")),
+        (
+            rx("mycophenolate"),
+            MYCOPHENOLATE,
+            "mycophenolate mofetil",
+            "2 h apart",
+            ("cellcept-label", "001"),
+        ),
+        (
+            rx("ca_carbonate"),
+            DRUGS["ca_carbonate"][1],
+            "calcium carbonate",
+            "2 h apart",
+            ("001", "003"),
+        ),
         (
             med_request("2551", "ciprofloxacin 500 MG Oral Tablet"),
             "ciprofloxacin 500 MG Oral Tablet",
+            "ciprofloxacin",
+            "2 h before or 6 h after the magnesium",
+            ("cipro-label", "003"),
         ),
-        (med_request(text="ferrous sulfate 325 mg tablet"), "ferrous sulfate 325 mg tablet"),
+        (
+            med_request(text="ferrous sulfate 325 mg tablet"),
+            "ferrous sulfate 325 mg tablet",
+            "ferrous sulfate",
+            "2 h apart",
+            ("001",),
+        ),
     ],
     ids=["levothyroxine", "tacrolimus", "mycophenolate", "calcium", "fluoroquinolone", "iron"],
 )
 @pytest.mark.parametrize("hook", ["order-select", "order-sign"])
 def test_oral_mg_ordered_with_a_drug_that_needs_spacing(
-    hook: str, spaced: dict[str, Any], shown: str
+    hook: str,
+    spaced: dict[str, Any],
+    shown: str,
+    short: str,
+    interval: str,
+    sources: tuple[str, ...],
 ) -> None:
     finding = fired(
         "mg-supplement-spacing", hook, meds=[spaced], drafts=[draft("mg_oxide", req_id="mg")]
     )
     assert finding.indicator == "info"
-    assert finding.values == {"supplement": DRUGS["mg_oxide"][1], "spaced": shown}
+    assert finding.values == {
+        "supplement": "magnesium oxide",
+        "supplement_products": DRUGS["mg_oxide"][1],
+        "spacing_short": f"{short} ({interval})",
+        "spacing": ({"drug": shown, "short": short, "interval": interval, "sources": sources},),
+    }
     assert finding.order_ids == ("MedicationRequest/mg",)
 
 
@@ -230,18 +269,32 @@ def test_spacing_drug_in_another_draft() -> None:
         drafts=[draft("mg_oxide", req_id="mg"), draft("levothyroxine", req_id="lt")],
         selections=["MedicationRequest/mg"],
     )
-    assert finding.values["spaced"] == "levothyroxine"
+    assert finding.values["spacing_short"] == "levothyroxine (4 h apart)"
+    assert finding.order_ids == ("MedicationRequest/mg",)
 
 
-def test_spacing_needs_the_supplement_being_ordered() -> None:
+def test_spacing_fires_the_other_way_round_for_a_drug_ordered_on_oral_mg() -> None:
+    # 4.10: a drug of the spacing table ordered while an oral Mg product is active.
+    finding = fired(
+        "mg-supplement-spacing",
+        "order-sign",
+        meds=[rx("mg_oxide")],
+        drafts=[draft("levothyroxine", req_id="lt")],
+    )
+    assert finding.values["supplement_products"] == DRUGS["mg_oxide"][1]
+    assert finding.values["spacing_short"] == "levothyroxine (4 h apart)"
+    assert finding.order_ids == ("MedicationRequest/lt",)
+
+
+def test_spacing_needs_one_side_being_ordered() -> None:
     assert (
         silent(
             "mg-supplement-spacing",
             "order-sign",
-            meds=[rx("mg_oxide")],
-            drafts=[draft("levothyroxine")],
+            meds=[rx("mg_oxide"), rx("levothyroxine")],
+            drafts=[draft("amlodipine")],
         )
-        == "no oral Mg supplement being ordered"
+        == "neither an oral Mg product nor a drug it binds is being ordered"
     )
 
 
@@ -284,7 +337,8 @@ def test_wasting_drug_ordered_on_a_cni_with_normal_mg_is_info(
     assert finding.values["drug"] == DRUGS[drug][1]
     assert finding.values["drug_class"] == drug_class
     assert finding.values["mechanism_key"] == mechanism
-    assert finding.values["mg"] == "2 mg/dL"
+    assert finding.values["mg"] == "2.0 mg/dL"
+    assert finding.values["renewal"] is False
     assert finding.values["cni"] == "tacrolimus"
     assert finding.order_ids == ("MedicationRequest/w",)
     assert mechanism in shipped().topics["mg-wasting-comedication"].topic.mechanisms

@@ -19,7 +19,7 @@ from tests.facts.builders import (
     silent,
 )
 
-MG_LAB = Suggestion("lab", "magnesium", "Serum magnesium on a calcineurin inhibitor")
+MG_LAB = Suggestion("lab", ("magnesium",), "Serum magnesium on a calcineurin inhibitor")
 
 # --- mg-monitoring-gap ----------------------------------------------------------------------
 
@@ -37,9 +37,11 @@ def test_gap_of_more_than_42_days_on_an_established_cni_is_info() -> None:
     )
     assert finding.indicator == "info"
     assert finding.values["cni"] == "tacrolimus"
-    assert finding.values["new_start"] is False
+    assert finding.values["reason"] == "gap"
+    assert finding.values["being_started"] is False
+    assert finding.values["window"] == 42  # the first year of the CNI
     assert finding.values["cni_start"] == "2026-01-24"
-    assert finding.values["last_mg"] == "2 mg/dL"
+    assert finding.values["last_mg"] == "2.0 mg/dL"
     assert finding.values["last_mg_date"] == "2026-10-08"
     assert finding.values["last_mg_age_days"] == 43
     assert finding.suggestions == (MG_LAB,)
@@ -80,8 +82,10 @@ def test_new_start_with_no_mg_since_the_start_is_info() -> None:
         labs=[mg(2.0, days_ago=20)],
         meds=[rx("tacrolimus", authored_days_ago=10)],
     )
+    # A recent start checked only before it stays routine (info).
     assert finding.indicator == "info"
-    assert finding.values["new_start"] is True
+    assert finding.values["reason"] == "new_start"
+    assert finding.values["being_started"] is False
     assert finding.values["cni_start"] == "2026-11-10"
     assert finding.values["last_mg_date"] == "2026-10-31"
 
@@ -97,7 +101,7 @@ def test_new_start_with_an_mg_since_the_start_does_not_fire() -> None:
 def test_new_start_with_no_mg_at_all_is_a_warning() -> None:
     finding = fired("mg-monitoring-gap", meds=[rx("tacrolimus", authored_days_ago=5)])
     assert finding.indicator == "warning"
-    assert finding.values["new_start"] is True
+    assert finding.values["reason"] == "new_start"
     assert finding.values["last_mg"] == ""
 
 
@@ -107,7 +111,7 @@ def test_new_start_window_is_14_days(days: int, new: bool) -> None:
     labs = [mg(2.0, days_ago=20)]
     meds = [rx("tacrolimus", authored_days_ago=days)]
     if new:
-        assert fired("mg-monitoring-gap", labs=labs, meds=meds).values["new_start"] is True
+        assert fired("mg-monitoring-gap", labs=labs, meds=meds).values["reason"] == "new_start"
     else:
         silent("mg-monitoring-gap", labs=labs, meds=meds)
 
@@ -128,17 +132,34 @@ def test_stopped_cni_does_not_fire() -> None:
 def test_order_select_cni_selected_new_start_without_any_mg_is_a_warning() -> None:
     finding = fired("mg-monitoring-gap", "order-select", drafts=[draft("tacrolimus", req_id="t")])
     assert finding.indicator == "warning"
-    assert finding.values["cni_start"] == ""
+    assert finding.values["reason"] == "new_start"
+    assert finding.values["being_started"] is True
+    # A CNI being started starts at the moment of the request (4.8).
+    assert finding.values["cni_start"] == "2026-11-20"
     assert finding.order_ids == ("MedicationRequest/t",)
 
 
-def test_order_select_cni_selected_with_a_recent_mg_does_not_fire() -> None:
-    silent(
+def test_order_select_new_start_with_an_mg_before_it_is_a_warning() -> None:
+    # The Mg 10 days ago predates the start (now): the first-week check still applies (4.8).
+    finding = fired(
         "mg-monitoring-gap",
         "order-select",
         labs=[mg(2.0, days_ago=10)],
         drafts=[draft("tacrolimus")],
     )
+    assert finding.indicator == "warning"
+    assert finding.values["last_mg_date"] == "2026-11-10"
+
+
+def test_order_select_renewal_with_a_recent_mg_does_not_fire() -> None:
+    why = silent(
+        "mg-monitoring-gap",
+        "order-select",
+        labs=[mg(2.0, days_ago=10)],
+        meds=[rx("tacrolimus", authored_days_ago=300)],
+        drafts=[draft("tacrolimus")],
+    )
+    assert why == "on a CNI, last Mg 2026-11-10 is within 42 days"
 
 
 def test_order_select_renewal_of_an_established_cni_with_a_gap() -> None:
@@ -150,7 +171,8 @@ def test_order_select_renewal_of_an_established_cni_with_a_gap() -> None:
         drafts=[draft("tacrolimus")],
     )
     assert finding.indicator == "info"
-    assert finding.values["new_start"] is False
+    assert finding.values["reason"] == "gap"
+    assert finding.values["being_started"] is False
 
 
 def test_order_select_cni_not_selected_does_not_fire() -> None:
@@ -187,9 +209,11 @@ def test_fall_of_20_percent_over_3_results_on_a_cni() -> None:
         "decline_pct": 20,
         "span_days": 88,
         "result_count": 3,
+        "floor": "1.95 mg/dL",
+        "converted": False,
     }
     assert finding.suggestions == (
-        Suggestion("lab", "magnesium", "Recheck Mg sooner: falling on a calcineurin inhibitor"),
+        Suggestion("lab", ("magnesium",), "Recheck Mg sooner: falling on a calcineurin inhibitor"),
     )
     assert [r.day for r in finding.rows] == ["2026-11-18", "2026-10-06", "2026-08-22"]
 
@@ -232,13 +256,19 @@ def test_declining_across_unit_families_uses_mmol() -> None:
     labs = [mg(0.95, "mmol/L", days_ago=90), mg(0.85, "mmol/L", days_ago=45), mg(1.8, days_ago=2)]
     finding = fired("mg-declining", labs=labs, meds=[rx("cyclosporine")])
     assert finding.values["decline_pct"] == 22
+    # Mixed unit families: both quoted in mmol/L, so one sentence never mixes them.
     assert finding.values["first_mg"] == "0.95 mmol/L"
-    assert finding.values["mg"] == "1.8 mg/dL"
+    assert finding.values["mg"] == "0.74 mmol/L"
+    assert finding.values["converted"] is True
+    assert finding.values["floor"] == "1.95 mg/dL"  # the latest result's own family
 
 
 def test_rising_mg_does_not_fire() -> None:
-    labs = [mg(1.8, days_ago=90), mg(2.0, days_ago=45), mg(2.3, days_ago=2)]
-    assert "+28%" in silent("mg-declining", labs=labs, meds=[rx("tacrolimus")])
+    # Below the decline floor, but rising: 1.5 -> 1.9 mg/dL.
+    labs = [mg(1.5, days_ago=90), mg(1.7, days_ago=45), mg(1.9, days_ago=2)]
+    assert silent("mg-declining", labs=labs, meds=[rx("tacrolimus")]) == (
+        "Mg changed +27% across the trend window"
+    )
 
 
 def test_zero_first_value_does_not_crash() -> None:
@@ -261,9 +291,16 @@ def test_active_digoxin_with_mg_below_target() -> None:
     assert finding.values == {
         "mg": "1.9 mg/dL",
         "mg_date": "2026-11-19",
+        "target": "2.0 mg/dL",
+        "target_both": "2 mg/dL (0.82 mmol/L)",
         "digoxin": "Digoxin 0.125 MG Oral Tablet",
+        "egfr": "",
+        "egfr_source": "",
     }
-    assert finding.suggestions == (Suggestion("medication", "oral_magnesium"),)
+    assert finding.suggestions == ()
+    assert finding.advice is not None
+    assert finding.advice.action == "oral_start"
+    assert finding.advice.suggestion == Suggestion("medication", ("oral_magnesium",))
 
 
 def test_digoxin_card_quotes_kidney_function() -> None:
@@ -282,6 +319,9 @@ def test_digoxin_card_quotes_kidney_function() -> None:
 def test_digoxin_no_mg_suggestion_when_already_supplemented() -> None:
     finding = fired("mg-digoxin", labs=[mg(1.9)], meds=[rx("digoxin"), rx("mg_oxide")])
     assert finding.suggestions == ()
+    assert finding.advice is not None
+    assert finding.advice.action == "oral_more"
+    assert finding.advice.suggestion is None
 
 
 def test_digoxin_without_a_current_mg_does_not_fire() -> None:
@@ -295,9 +335,10 @@ def test_low_mg_without_digoxin_does_not_fire() -> None:
 
 def test_order_select_digoxin_selected() -> None:
     finding = fired(
-        "mg-digoxin", "order-select", labs=[mg(2.2)], drafts=[draft("digoxin", req_id="d")]
+        "mg-digoxin", "order-select", labs=[mg(1.9)], drafts=[draft("digoxin", req_id="d")]
     )
     assert finding.order_ids == ("MedicationRequest/d",)
+    silent("mg-digoxin", "order-select", labs=[mg(2.2)], drafts=[draft("digoxin")])
 
 
 def test_order_select_digoxin_active_but_not_selected() -> None:

@@ -19,6 +19,7 @@ from .kit import card, card_of, fire, labels, mg_hours_ago, order, quiet, sugges
 K_CARD = "mg-refractory-hypokalemia"
 CA_CARD = "mg-refractory-hypocalcemia"
 CHECK_MG = Suggestion("lab", ("magnesium",), "Check Mg now, alongside treating K or Ca")
+RECHECK_MG = Suggestion("lab", ("magnesium",), "Recheck Mg now: the last result was critically low")
 
 # A low (not critical) Mg, a critical one, and one exactly at the low line, in each unit.
 LOW_MG = [(1.5, "mg/dL"), (0.62, "mmol/L"), (1.24, "mEq/L")]
@@ -121,6 +122,41 @@ def test_critical_mg_within_72_hours_gives_iv_alongside_k(mg_value: float, mg_un
     assert finding.advice is not None
     assert finding.advice.action == "iv_give"
     assert finding.advice.suggestion == Suggestion("medication", ("iv_magnesium",))
+
+
+@pytest.mark.parametrize(("mg_value", "mg_unit"), CRITICAL_MG)
+@pytest.mark.parametrize("topic", [K_CARD, CA_CARD])
+def test_critical_mg_older_than_72_hours_is_rechecked_not_treated_iv(
+    topic: str, mg_value: float, mg_unit: str
+) -> None:
+    # 4.3: severity needs a recent result; a critical result older than 72 h asks for a recheck,
+    # never IV magnesium (as the hypomagnesemia card for the same result says).
+    labs = [potassium(2.8), ionized_ca(0.95), mg_hours_ago(mg_value, mg_unit, 73)]
+    finding = fire(topic, labs=labs)
+    assert finding.indicator == "warning"
+    assert finding.advice is None
+    assert finding.suggestions == (RECHECK_MG,)
+    rendered = card_of(finding)
+    assert "1-2 g IV" not in rendered["detail"]
+    treating = "K" if topic == K_CARD else "calcium"
+    assert (
+        f"- The last Mg, {mg_value} {mg_unit} on 2026-11-17, was critically low but is more "
+        "than 72 h old, too long ago to dose IV magnesium on: recheck Mg now, alongside "
+        f"treating {treating} (003)."
+    ) in rendered["detail"]
+    assert labels(rendered) == ["Order a serum magnesium"]
+    assert fire("hypomagnesemia", labs=labs).values["stale"] is True
+
+
+def test_k_low_with_low_mg_older_than_72_hours_is_a_warning() -> None:
+    # Critical needs a Mg result no older than 72 h (4.3): a 10-day-old low Mg gives a warning
+    # that still says to treat potassium now.
+    finding = fire(K_CARD, labs=[potassium(2.8), mg(1.5, days_ago=10)])
+    assert finding.indicator == "warning"
+    rendered = card_of(finding)
+    assert rendered["summary"].startswith("K 2.8 mmol/L: treat potassium now and give Mg alongside")
+    assert finding.advice is not None
+    assert finding.advice.action == "oral_start"
 
 
 def test_k_card_on_order_hooks_shows_for_the_k_order_with_the_same_wording() -> None:

@@ -30,6 +30,8 @@ SPEC = TopicSpec(
         "mg": ("1.3 mg/dL", ""),
         "mg_date": ("2026-11-19", ""),
         "unreadable_date": ("2026-11-18", ""),
+        "mg_stale": (False, True),
+        "critical_hours": (72,),
         "current_days": (30,),
         "cni": ("cyclosporine", ""),
     },
@@ -97,9 +99,7 @@ def _corrected(facts: Facts, config: RuleConfig) -> _LowCalcium | str:
         row(corrected.albumin, config),
         Row("Corrected calcium (Payne)", corrected.shown, total.day),
     )
-    return _LowCalcium(
-        "Corrected Ca", corrected.shown_reported, basis, is_critical, total, table
-    )
+    return _LowCalcium("Corrected Ca", corrected.shown_reported, basis, is_critical, total, table)
 
 
 def refractory_hypocalcemia(facts: Facts, config: RuleConfig) -> Outcome:
@@ -128,6 +128,8 @@ def refractory_hypocalcemia(facts: Facts, config: RuleConfig) -> Outcome:
         "mg": mg.shown if mg else "",
         "mg_date": mg.day if mg else "",
         "unreadable_date": state.unreadable.day if state.unreadable else "",
+        "mg_stale": state.stale_critical,
+        "critical_hours": config.windows.critical_max_age_hours,
         "current_days": config.windows.current_lab_days,
         "cni": cni_name(facts),
     }

@@ -25,6 +25,8 @@ SPEC = TopicSpec(
         "mg_date": ("2026-11-19", ""),
         "treat_now": (False, True),
         "unreadable_date": ("2026-11-18", ""),
+        "mg_stale": (False, True),
+        "critical_hours": (72,),
         "current_days": (30,),
         "persistent": (False, True),
         "k_supplements": ("Potassium Chloride 20 MEQ Extended Release Oral Tablet", ""),
@@ -53,7 +55,9 @@ def refractory_hypokalemia(facts: Facts, config: RuleConfig) -> Outcome:
         mg_shown = facts.current["magnesium"].shown
         return Outcome(topic, f"K {k.shown} is low but Mg {mg_shown} is not")
     treat_now = is_below(k, config.thresholds.k_critical)
-    indicator: Indicator = "critical" if state.status == "low" and treat_now else "warning"
+    # Critical needs a low Mg no older than the critical window (4.3).
+    critical = state.status == "low" and state.recent and treat_now
+    indicator: Indicator = "critical" if critical else "warning"
     k_supplements = having(facts.active, {"k_supplement"})
     window_start = facts.now - timedelta(days=config.windows.current_lab_days)
     low_k = [
@@ -69,6 +73,8 @@ def refractory_hypokalemia(facts: Facts, config: RuleConfig) -> Outcome:
         "mg_date": mg.day if mg else "",
         "treat_now": treat_now,
         "unreadable_date": state.unreadable.day if state.unreadable else "",
+        "mg_stale": state.stale_critical,
+        "critical_hours": config.windows.critical_max_age_hours,
         "current_days": config.windows.current_lab_days,
         "persistent": bool(k_supplements) and len(low_k) >= 2,
         "k_supplements": k_supplements.names,

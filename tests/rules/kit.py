@@ -283,17 +283,17 @@ def fired_now(hook: str = "patient-view", **kw: Any) -> dict[str, str]:
     return {t: o.finding.indicator for t, o in outcomes_of(hook, **kw).items() if o.finding}
 
 
-def card_of(finding: Finding) -> dict[str, Any]:
-    """The finding rendered as the service would (shipped cards/), checked for wording no card
-    may use."""
-    card = render_card(finding, shipped(), PATIENT_ID, offered=set())
+def card_of(finding: Finding, content: Content | None = None) -> dict[str, Any]:
+    """The finding rendered as the service would (shipped cards/ by default), checked for
+    wording no card may use."""
+    card = render_card(finding, content or shipped(), PATIENT_ID, offered=set())
     check_wording(card)
     return card
 
 
 def card(topic: str, hook: str = "patient-view", **kw: Any) -> dict[str, Any]:
     """The rendered card of a topic that must fire."""
-    return card_of(fire(topic, hook, **kw))
+    return card_of(fire(topic, hook, **kw), kw.get("content"))
 
 
 def text(rendered: Mapping[str, Any]) -> str:

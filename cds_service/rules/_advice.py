@@ -65,6 +65,7 @@ ADVICE_SPEC = AdviceSpec(
         "iv_child",
         "iv_cap",
         "iv_adult",
+        "iv_on_oral",
         "oral_child",
         "oral_reduced",
         "oral_more",
@@ -112,11 +113,14 @@ def _values(facts: Facts, config: RuleConfig) -> dict[str, object]:
 
 
 def _iv(facts: Facts, config: RuleConfig) -> tuple[str, tuple[str, ...], Suggestion | None]:
+    # An oral supplement already taken is named in every tier (4.3): it has not kept Mg up.
+    on_oral = ("iv_on_oral",) if facts.taking_oral_mg else ()
     if facts.child:
-        return "iv_child", ("iv_child", *(("iv_cap",) if facts.egfr_below_cap else ())), None
+        cap = ("iv_cap",) if facts.egfr_below_cap else ()
+        return "iv_child", ("iv_child", *cap, *on_oral), None
     if facts.egfr_below_cap:
-        return "iv_capped", ("iv_adult", "iv_cap"), None
-    return "iv_give", ("iv_adult",), Suggestion("medication", ("iv_magnesium",))
+        return "iv_capped", ("iv_adult", "iv_cap", *on_oral), None
+    return "iv_give", ("iv_adult", *on_oral), Suggestion("medication", ("iv_magnesium",))
 
 
 def _oral(facts: Facts, config: RuleConfig) -> tuple[str, tuple[str, ...], Suggestion | None]:

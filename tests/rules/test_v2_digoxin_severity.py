@@ -371,3 +371,25 @@ def test_thresholds_quoted_come_from_settings_in_the_result_unit_family() -> Non
     assert "(below 1.5 mg/dL)" in mass["detail"]
     molar = card(HYPO, labs=[mg(0.59, "mmol/L")], content=content)
     assert "(below 0.60 mmol/L)" in molar["detail"]
+
+
+@pytest.mark.parametrize("source", ["request", "statement"])
+def test_critical_on_oral_magnesium_says_so_and_orders_no_more_oral(source: str) -> None:
+    # 4.3: supplement state changes the text in every tier, the critical one included.
+    meds = [rx("mg_oxide")] if source == "request" else []
+    statements = [statement("mg_oxide")] if source == "statement" else []
+    finding = fire(HYPO, labs=[mg(1.0)], meds=meds, statements=statements)
+    assert finding.indicator == "critical"
+    assert finding.advice is not None
+    assert finding.advice.action == "iv_give"
+    assert finding.advice.lines == ("iv_adult", "iv_on_oral")
+    rendered = card_of(finding)
+    assert rendered["summary"] == (
+        "Mg 1.0 mg/dL on 2026-11-19 is critically low: give IV magnesium sulfate "
+        "(already on magnesium oxide)"
+    )
+    assert (
+        "- Already on Magnesium Oxide 400 MG Oral Tablet: it has not kept Mg up; once Mg is "
+        "back up, review the oral dose and adherence (001; 003)."
+    ) in rendered["detail"]
+    assert ORAL_CODE not in suggested_codes(rendered)

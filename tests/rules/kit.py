@@ -138,8 +138,9 @@ def value_string(code: str, text: str, days_ago: float = 1, **kw: Any) -> dict[s
     return resource
 
 
-def weight(value: float, unit: str = "kg", days_ago: float = 3) -> dict[str, Any]:
-    return observation(WEIGHT, value, unit, days_ago)
+def weight(value: float, unit: str = "kg", days_ago: float = 3, **kw: Any) -> dict[str, Any]:
+    """A body weight (LOINC 29463-7)."""
+    return observation(WEIGHT, value, unit, days_ago, **kw)
 
 
 def at_hours(hours: float) -> str:

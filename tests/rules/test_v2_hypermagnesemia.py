@@ -20,6 +20,7 @@ from .kit import (
     mg_hours_ago,
     order,
     quiet,
+    suggested_codes,
 )
 
 HYPER = "hypermagnesemia"
@@ -64,6 +65,42 @@ def test_high_lines_in_every_unit(
 def test_a_greater_than_result_at_the_line_is_above_it() -> None:
     assert fire(HYPER, labs=[mg(4.8, comparator=">")]).indicator == "critical"
     quiet(HYPER, labs=[mg(3.5, comparator="<")])
+
+
+def test_warning_names_what_to_stop_and_asks_for_kidney_function() -> None:
+    meds = [rx("mg_oxide"), med("milk_of_magnesia"), med("epsom_salt"), rx("antacid")]
+    finding = fire(HYPER, labs=[mg(3.5)], meds=meds)
+    assert finding.indicator == "warning"
+    rendered = card_of(finding)
+    # Several products: counted in the summary (which keeps its advice whole), named in detail.
+    assert rendered["summary"] == (
+        "Mg 3.5 mg/dL on 2026-11-19 is high: stop the 4 magnesium-containing products; "
+        "check kidney function"
+    )
+    for product in (
+        "Magnesium Oxide 400 MG Oral Tablet",
+        "Milk of Magnesia 400 MG/5ML Oral Suspension",
+        "Epsom salt (magnesium sulfate) oral powder",
+        "Aluminum Hydroxide 200 MG / Magnesium Hydroxide 200 MG Chewable Tablet",
+    ):
+        assert product in rendered["detail"]
+    assert "- Stop magnesium-containing supplements, antacids and laxatives:" in rendered["detail"]
+    assert "- Check kidney function" in rendered["detail"]
+    assert (
+        "- Check patellar reflexes, respiration, blood pressure and the ECG" in rendered["detail"]
+    )
+    assert suggested_codes(rendered) == ["19123-9", "2160-0"]
+
+
+@pytest.mark.parametrize("value", [3.5, 5.5])
+def test_the_summary_keeps_its_advice_whatever_the_products(value: float) -> None:
+    meds = [rx("mg_oxide"), med("milk_of_magnesia"), rx("antacid")]
+    summary = card(HYPER, labs=[mg(value)], meds=meds)["summary"]
+    assert summary.endswith(
+        "; check kidney function" if value < 4.8 else "; check reflexes, breathing and the ECG"
+    )
+    one = card(HYPER, labs=[mg(value)], meds=[rx("antacid")])["summary"]
+    assert "stop aluminum hydroxide / magnesium hydroxide; check" in one
 
 
 def test_critical_asks_for_reflexes_breathing_and_ecg() -> None:

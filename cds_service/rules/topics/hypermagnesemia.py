@@ -14,6 +14,7 @@ from ...content import Indicator, Threshold, TopicSpec
 from ...facts import Facts, LabResult, is_above, threshold_text
 from .._base import (
     Finding,
+    MedicationMatch,
     Outcome,
     RuleConfig,
     TopicRule,
@@ -34,7 +35,11 @@ SPEC = TopicSpec(
         "mg_date": ("2026-11-19",),
         "threshold": ("3.0 mg/dL", "2.00 mmol/L"),
         "stale": (False, True),
-        "products": ("magnesium oxide and magnesium hydroxide", ""),
+        "products": (
+            "aluminum hydroxide / magnesium hydroxide",
+            "the 2 magnesium-containing products",
+            "",
+        ),
         "product_list": ("Magnesium Oxide 400 MG Oral Tablet, Milk of Magnesia", ""),
         "infusion": ("magnesium sulfate 40 MG/ML Injectable Solution", ""),
         "egfr": ("24 mL/min/1.73 m2", ""),
@@ -44,6 +49,18 @@ SPEC = TopicSpec(
     priority=5,
 )
 _MG_PRODUCTS = frozenset({"oral_mg_supplement", "mg_al_antacid", "mg_laxative", "iv_mg"})
+
+
+def _to_stop(products: MedicationMatch) -> str:
+    """What the summary tells to stop: one product by its ingredients ("magnesium oxide"), or
+    how many there are, so the summary keeps its advice within the length limit; the detail
+    names every product."""
+    names = list(
+        dict.fromkeys(" / ".join(sorted(m.ingredients)) or m.display for m in products.meds)
+    )
+    if len(names) == 1:
+        return names[0]
+    return f"the {len(names)} magnesium-containing products"
 
 
 def _tier(mg: LabResult, facts: Facts, config: RuleConfig) -> tuple[Indicator, Threshold] | None:
@@ -81,7 +98,7 @@ def hypermagnesemia(facts: Facts, config: RuleConfig) -> Outcome:
         "mg_date": mg.day,
         "threshold": threshold_text(mg.family, line),
         "stale": indicator == "warning" and line is config.thresholds.mg_critical_high,
-        "products": products.short_names,
+        "products": _to_stop(products) if products else "",
         "product_list": products.names,
         "infusion": infusion.names,
         "egfr": kidney.shown if kidney else "",

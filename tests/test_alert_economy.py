@@ -171,7 +171,7 @@ def test_shipped_snooze_defaults_are_24_hours_for_info_tiers_and_never_critical(
     assert hours == {
         TOPIC: {"info": 24},
         "mg-declining": {"info": 24},
-        "mg-monitoring-gap": {"info": 24},
+        "mg-monitoring-gap": {"info": 24, "warning": 24},
         "mg-wasting-comedication": {"info": 24, "warning": 24},
     }
 

@@ -438,3 +438,19 @@ def test_declining_only_on_patient_view(hook: str) -> None:
     assert quiet(
         "mg-declining", hook, labs=labs, meds=[rx("tacrolimus")], drafts=[order("tacrolimus")]
     ) == (f"not evaluated on {hook}")
+
+
+def test_shipped_snooze_defaults() -> None:
+    hours = {
+        code: dict(topic.topic.snooze_hours)
+        for code, topic in shipped().topics.items()
+        if topic.topic.snooze_hours
+    }
+    assert hours == {
+        "hypomagnesemia": {"info": 24},
+        "mg-declining": {"info": 24},
+        "mg-monitoring-gap": {"info": 24, "warning": 24},
+        "mg-wasting-comedication": {"info": 24, "warning": 24},
+    }
+    # Never a critical tier.
+    assert all("critical" not in per for per in hours.values())

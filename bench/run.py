@@ -70,8 +70,8 @@ def _time_alternating(fns: list[Callable[[], object]], iterations: int) -> list[
 def in_process(size: int, iterations: int, database_url: str, now: datetime) -> dict[str, Any]:
     from cds_service._logging import configure_logging
     from cds_service.app import settle_heap
-    from cds_service.blocking import WouldBlock
     from cds_service.gathering import RequestsFhirClient
+    from cds_service.blocking import WouldBlock
     from cds_service.pipeline import CdsService
     from cds_service.profile import load_site_content
     from cds_service.protocol import decode_hook_body
@@ -91,12 +91,11 @@ def in_process(size: int, iterations: int, database_url: str, now: datetime) -> 
     body = orjson.dumps(patient_view_request(size, now=now))
 
     def evaluate() -> bytes:
-        # What the HTTP route does with a body: decode once, evaluate inline (or, when the call
-        # must read the store, as snooze does, in the caller's thread), encode.
+        # What the HTTP route does with a body: decode once, evaluate inline, encode.
         payload = decode_hook_body(body)
         try:
             result = service.hook("mg-patient-view", payload, inline=True)
-        except WouldBlock:
+        except WouldBlock:  # a card to show: its snooze check reads the database
             result = service.hook("mg-patient-view", payload)
         return orjson.dumps(result.response)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from decimal import Decimal
 
 import msgspec
 
-from ..content import Content, Threshold, UnitSpec, unit_key
+from ..content import Content, Threshold, unit_key
 from ..protocol import CodeableConcept, Coding, Period, Quantity, Resource
 from ._time import parse_fhir_datetime
 
@@ -87,17 +86,6 @@ class SkippedResult:
 
 def format_number(value: float) -> str:
     return f"{value:g}" if abs(value) >= 0.001 else f"{value:.4f}"
-
-
-def _number_text(value: float | int | Decimal) -> str:
-    """The number as the lab wrote it: exact from a Decimal (the hook decoder keeps "1.20"),
-    and as close as a float allows otherwise ("3.0" stays "3.0")."""
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, int):
-        return str(value)
-    text = repr(value)
-    return format_number(value) if "e" in text else text
 
 
 def is_below(result: LabResult, threshold: Threshold) -> bool:
@@ -200,30 +188,32 @@ def _status_reason(status: object) -> str:
     return f"status of type {type(status).__name__}"
 
 
-@dataclass(frozen=True, slots=True)
-class _Reading:
-    """The value of a result as reported: a number, its text, a comparator and a unit."""
-
-    value: float
-    number: str
-    comparator: str | None
-    unit: str | None
-    printed: str | None
+# A reading: (value, the number as written, comparator, unit to normalise on, unit printed).
+_Reading = tuple[float, str, str | None, str | None, str | None]
 
 
 def _from_quantity(quantity: Quantity) -> _Reading | str:
     value = quantity.value
-    # A bool is not a number here; Decimal is how the decoder keeps the lab's precision.
-    if type(value) is not float and type(value) is not int and type(value) is not Decimal:
+    kind = type(value)
+    # A bool is not a number here; a Decimal keeps the lab's precision when a caller has one.
+    if kind is float:
+        number = value
+        text = repr(value)
+        if "e" in text:
+            text = format_number(value)
+    elif kind is int:
+        number, text = float(value), str(value)
+    elif kind is Decimal:
+        number, text = float(value), format(value, "f")
+    else:
         return "no numeric valueQuantity"
-    number = float(value)
-    if not math.isfinite(number) or abs(number) >= _LARGEST:
+    if not -_LARGEST < number < _LARGEST:  # NaN and infinities fail the comparison too
         return "valueQuantity out of range"
     comparator = quantity.comparator
     printed = quantity.unit
-    return _Reading(
+    return (
         number,
-        _number_text(value),
+        text,
         comparator if comparator in _COMPARATORS else None,
         _unit_of(quantity),
         printed.strip() if type(printed) is str else None,
@@ -240,17 +230,7 @@ def _from_string(text: str) -> _Reading | str:
     comparator = _UNICODE_COMPARATORS.get(comparator, comparator)
     if len(number) > 12:
         return "valueString number out of range"
-    return _Reading(float(number), number, comparator, unit, unit)
-
-
-def _reading(resource: Resource) -> _Reading | str:
-    quantity = resource.valueQuantity
-    if type(quantity) is Quantity:
-        return _from_quantity(quantity)
-    text = resource.valueString
-    if type(text) is str:
-        return _from_string(text)
-    return "no numeric valueQuantity"
+    return float(number), number, comparator, unit, unit
 
 
 def read_observation(resource: Resource, content: Content) -> LabResult | SkippedResult | None:
@@ -261,6 +241,7 @@ def read_observation(resource: Resource, content: Content) -> LabResult | Skippe
 def _read(
     resource: Resource, content: Content, usable_statuses: frozenset[str]
 ) -> LabResult | SkippedResult | None:
+    # Runs once per Observation on every request: kept flat, with positional constructors.
     found = _analyte_of(resource, content.analyte_by_code)
     if found is None:
         return None
@@ -272,41 +253,33 @@ def _read(
     if type(status) is not str or status not in usable_statuses:
         return SkippedResult(analyte, code, _status_reason(status), resource_id=resource_id)
     effective = _effective(resource)
-    reading = _reading(resource)
+    quantity = resource.valueQuantity
+    if type(quantity) is Quantity:
+        reading = _from_quantity(quantity)
+    elif type(text := resource.valueString) is str:
+        reading = _from_string(text)
+    else:
+        reading = "no numeric valueQuantity"
     if isinstance(reading, str):
         return SkippedResult(analyte, code, reading, None, resource_id, effective, True)
+    value, number, comparator, unit, printed = reading
     specs = content.units[analyte]
-    spec = specs.get(unit_key(reading.unit)) if reading.unit else None
-    if spec is None or reading.unit is None:
-        reason = "unrecognised unit"
-        return SkippedResult(analyte, code, reason, reading.unit, resource_id, effective, True)
+    spec = specs.get(unit_key(unit)) if unit else None
+    if spec is None:
+        return SkippedResult(analyte, code, "unrecognised unit", unit, resource_id, effective, True)
     if effective is None:
-        return SkippedResult(analyte, code, "no effective date", reading.unit, resource_id)
-    return _result(analyte, code, reading, spec, effective, status, resource_id, content)
-
-
-def _result(
-    analyte: str,
-    code: str,
-    reading: _Reading,
-    spec: UnitSpec,
-    effective: datetime,
-    status: str,
-    resource_id: str | None,
-    content: Content,
-) -> LabResult:
+        return SkippedResult(analyte, code, "no effective date", unit, resource_id)
     # Normalise on the UCUM code, but show the unit the lab printed ("mEq/L", not "meq/L").
-    printed = reading.printed
-    specs = content.units[analyte]
-    shown_unit = printed if printed and specs.get(unit_key(printed)) == spec else reading.unit
-    value = reading.value
-    # Positional: this runs once per Observation on every request.
+    if printed and printed != unit:
+        same = specs.get(unit_key(printed))
+        if same is spec or same == spec:
+            unit = printed
     return LabResult(
         analyte,
         value,
-        reading.number,
-        shown_unit or "",
-        reading.comparator,
+        number,
+        unit or "",
+        comparator,
         value * spec.multiply / spec.divide,
         content.canonical_units[analyte],
         spec.family,

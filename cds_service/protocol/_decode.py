@@ -18,7 +18,6 @@ float. ``tests/protocol/test_decode.py`` compares both paths over the fuzzer's m
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any, TypedDict
 
 import msgspec
@@ -36,9 +35,7 @@ class _HookBody(TypedDict, total=False):
     prefetch: dict[str, OrJson[Resource]] | None
 
 
-# Decimal keeps a number as the lab wrote it ("3.0", "1.20"): cards quote results with the
-# precision they were reported with.
-_decoder = msgspec.json.Decoder(_HookBody, float_hook=Decimal)
+_decoder = msgspec.json.Decoder(_HookBody)
 
 
 def decode_hook_body(body: bytes) -> Any:

@@ -27,12 +27,12 @@ class Profile:
     snooze: SnoozePolicy
 
 
-def build_profile(content: Content, *, name: str = "default") -> Profile:
+def build_profile(content: Content, *, name: str = "default", public_base_url: str = "") -> Profile:
     return Profile(
         name=name,
         content=content,
-        engine=Engine(content),
+        engine=Engine(content, public_base_url=public_base_url),
         templates=prefetch_templates(content),
-        discovery=discovery_document(content),
+        discovery=discovery_document(content, public_base_url=public_base_url),
         snooze=SnoozePolicy.from_content(content),
     )

@@ -12,6 +12,7 @@ from jinja2 import TemplateError
 from ._logging import get_logger
 from .content import CompiledTopic, Content
 from .content._schema import FormularyEntry
+from .protocol import CONTENT_EXTENSION
 from .rules import Finding, Row, Suggestion
 
 TOPIC_SYSTEM = "urn:cds-service:topic"
@@ -147,8 +148,13 @@ def render_card(
     content: Content,
     patient_id: str,
     new_uuid: UuidFactory = _new_uuid,
+    *,
+    topic_url: str | None = None,
 ) -> dict[str, Any]:
-    """One card; a content template that fails at run time still yields a safe card."""
+    """One card; a content template that fails at run time still yields a safe card.
+
+    ``topic_url`` (the topic's page) becomes ``source.url``; the card's ``extension`` names the
+    content version it was rendered from."""
     topic = content.topics[finding.topic]
     try:
         values = _template_values(finding, topic)
@@ -165,6 +171,8 @@ def render_card(
     }
     if primary.url:
         source["url"] = primary.url
+    if topic_url:
+        source["url"] = topic_url
     settings = content.settings
     reasons = topic.topic.override_reasons or settings.default_override_reasons
     card: dict[str, Any] = {
@@ -186,6 +194,7 @@ def render_card(
         card["links"] = [
             {"label": link.label, "url": link.url, "type": "absolute"} for link in topic.topic.links
         ]
+    card["extension"] = {CONTENT_EXTENSION: content.version.as_dict()}
     return card
 
 

@@ -1,5 +1,7 @@
 """The site-editable content of ``cards/``: thresholds, value sets, medications, card texts."""
 
+from ._governance import ContentVersion, PageText
+from ._hti1 import USE_ATTRIBUTES, Hti1Attributes, Use
 from ._loader import (
     TOPIC_CODES,
     CompiledTopic,
@@ -13,11 +15,16 @@ from ._schema import INDICATOR_RANK, Indicator, Threshold
 __all__ = [
     "INDICATOR_RANK",
     "TOPIC_CODES",
+    "USE_ATTRIBUTES",
     "CompiledTopic",
     "Content",
     "ContentError",
+    "ContentVersion",
+    "Hti1Attributes",
     "Indicator",
     "MedicationIndex",
+    "PageText",
     "Threshold",
+    "Use",
     "load_content",
 ]

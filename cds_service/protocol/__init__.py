@@ -16,7 +16,15 @@ from ._resources import (
     Resource,
     as_resource,
 )
-from .discovery import SERVICES, ServiceDefinition, discovery_document, prefetch_templates
+from .discovery import (
+    CONTENT_EXTENSION,
+    SERVICES,
+    TOPICS_EXTENSION,
+    ServiceDefinition,
+    discovery_document,
+    prefetch_templates,
+    topic_page_url,
+)
 from .errors import BadRequest, DataUnavailable, Issue, ServiceError, operation_outcome
 from .request import (
     HOOK_REQUIRED_CONTEXT,
@@ -27,8 +35,10 @@ from .request import (
 )
 
 __all__ = [
+    "CONTENT_EXTENSION",
     "HOOK_REQUIRED_CONTEXT",
     "SERVICES",
+    "TOPICS_EXTENSION",
     "BadRequest",
     "BundleEntry",
     "BundleLink",
@@ -54,4 +64,5 @@ __all__ = [
     "operation_outcome",
     "parse_hook_request",
     "prefetch_templates",
+    "topic_page_url",
 ]

@@ -7,6 +7,16 @@ from typing import Any
 
 from ..content import Content
 
+# Discovery's ``extension`` keys (CDS Hooks 2.0.1 extensions are namespaced JSON members).
+CONTENT_EXTENSION = "cds-service.content"
+TOPICS_EXTENSION = "cds-service.topics"
+TOPIC_PAGE_PATH = "/cds-services/topics/{code}"
+
+
+def topic_page_url(public_base_url: str, code: str) -> str:
+    """The absolute URL of a topic's page, as discovery lists it and cards link to it."""
+    return public_base_url.rstrip("/") + TOPIC_PAGE_PATH.format(code=code)
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceDefinition:
@@ -68,8 +78,14 @@ def prefetch_templates(content: Content) -> dict[str, str]:
     }
 
 
-def discovery_document(content: Content) -> dict[str, Any]:
+def discovery_document(content: Content, *, public_base_url: str = "") -> dict[str, Any]:
     templates = prefetch_templates(content)
+    extension = {
+        CONTENT_EXTENSION: content.version.as_dict(),
+        TOPICS_EXTENSION: {
+            code: topic_page_url(public_base_url, code) for code in sorted(content.topics)
+        },
+    }
     return {
         "services": [
             {
@@ -78,6 +94,7 @@ def discovery_document(content: Content) -> dict[str, Any]:
                 "title": service.title,
                 "description": service.description,
                 "prefetch": templates,
+                "extension": extension,
             }
             for service in SERVICES.values()
         ]

@@ -1,4 +1,4 @@
-"""Topic pages as HTML: every value escaped (the templates autoescape), no script, no remote asset."""
+"""Topic pages as HTML: every value escaped (templates autoescape), no script, no remote asset."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from ._text import blocks
 PRODUCT = "Magnesium safety CDS service"
 
 _STYLE = """
-body{font:16px/1.5 system-ui,sans-serif;max-width:52rem;margin:0 auto;padding:1rem 1.5rem;color:#1b1b1b}
-h1{font-size:1.6rem;margin:.5rem 0}h2{font-size:1.2rem;margin-top:1.8rem;border-bottom:1px solid #ccc}
+body{font:16px/1.5 system-ui,sans-serif;max-width:52rem;margin:0 auto;padding:1rem 1.5rem;
+color:#1b1b1b}h1{font-size:1.6rem;margin:.5rem 0}
+h2{font-size:1.2rem;margin-top:1.8rem;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;width:100%}th,td{border:1px solid #ccc;padding:.35rem .5rem;
 text-align:left;vertical-align:top}th{background:#f3f3f3;width:14rem}
 .meta{color:#555;font-size:.9rem}code{background:#f3f3f3;padding:0 .2rem}
@@ -137,9 +138,7 @@ advises, its sources and its HTI-1 source attributes.</p>
 
 def _environment() -> Environment:
     env = Environment(
-        loader=DictLoader(
-            {"base": _BASE, "macros": _MACROS, "topic": _TOPIC, "index": _INDEX}
-        ),
+        loader=DictLoader({"base": _BASE, "macros": _MACROS, "topic": _TOPIC, "index": _INDEX}),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -182,10 +182,8 @@ def build_by_version(database: Database, since: datetime | None) -> dict[str, An
     versions: dict[str, dict[str, Any]] = {}
 
     def entry(name: str) -> dict[str, Any]:
-        return versions.setdefault(
-            name,
-            {"fingerprints": [], "first_shown": None, "last_shown": None, **_counts(), "topics": {}},
-        )
+        empty = {"fingerprints": [], "first_shown": None, "last_shown": None, **_counts()}
+        return versions.setdefault(name, {**empty, "topics": {}})
 
     with database.read() as connection:
         for name, fingerprint, topic, count, first, last in connection.execute(shown_query):

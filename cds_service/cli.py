@@ -157,13 +157,14 @@ def _docs(args: argparse.Namespace) -> int:
     except ContentError as exc:
         print(f"cards/ is invalid: {exc}", file=sys.stderr)
         return 1
+    version = content.governance.version.version
     if args.out is not None:
         written = write_site(content, args.out)
-        print(f"{args.out}: {len(written)} pages (content version {content.version.version})")
+        print(f"{args.out}: {len(written)} pages (content version {version})")
     if args.markdown is not None:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(reference_markdown(topic_pages(content)), encoding="utf-8")
-        print(f"{args.markdown}: written (content version {content.version.version})")
+        print(f"{args.markdown}: written (content version {version})")
     return 0
 
 

@@ -76,7 +76,7 @@ class CdsService:
         self.fhir_client = fhir_client
         self.clock = clock
         self.profile = build_profile(content, public_base_url=settings.public_base_url)
-        metrics.set_content_info(self.profile.name, content.version.as_dict())
+        metrics.set_content_info(self.profile.name, content.governance.version.as_dict())
         self.discovery_ids = frozenset(SERVICES)
 
     # The default profile's parts, for callers that do not care about profiles.
@@ -202,7 +202,7 @@ class CdsService:
         evaluation = result.evaluation
         if self.store is None or not evaluation.cards:
             return
-        version = self.profile_for(caller).content.version
+        version = self.profile_for(caller).content.governance.version
         user_id = result.request.context.get("userId")
         # The same keyed hash as the patient's: the audit never holds a user id in clear.
         user_hash = patient_hash(self.settings.patient_hash_key, str(user_id)) if user_id else None

@@ -194,7 +194,7 @@ def render_card(
         card["links"] = [
             {"label": link.label, "url": link.url, "type": "absolute"} for link in topic.topic.links
         ]
-    card["extension"] = {CONTENT_EXTENSION: content.version.as_dict()}
+    card["extension"] = {CONTENT_EXTENSION: content.governance.version.as_dict()}
     return card
 
 

@@ -94,7 +94,7 @@ def seen_everywhere(client: TestClient, store: Store) -> dict[str, Any]:
 
 def test_the_version_is_visible_everywhere_after_a_call(store: Store) -> None:
     content = load_content(CARDS)
-    expected = content.version.as_dict()
+    expected = content.governance.version.as_dict()
     seen = seen_everywhere(client_for(content, store), store)
     assert seen["discovery"] == [expected] * 3
     assert seen["readyz"] == expected
@@ -121,7 +121,7 @@ def test_a_one_character_change_shows_a_new_fingerprint_everywhere(
     edited_content = one_character_changed(tmp_path)
     edited = seen_everywhere(client_for(edited_content, store), store)
     old, new = shipped["card"]["fingerprint"], edited["card"]["fingerprint"]
-    assert old != new and new == edited_content.version.fingerprint
+    assert old != new and new == edited_content.governance.version.fingerprint
     assert {d["fingerprint"] for d in edited["discovery"]} == {new}
     assert edited["readyz"]["fingerprint"] == new
     assert f'fingerprint="{new}"' in edited["metrics"][0]

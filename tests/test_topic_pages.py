@@ -76,10 +76,10 @@ def test_each_topic_page_is_valid_html_with_every_section(code: str) -> None:
     text = visible_text(response.text)
     topic = content.topics[code].topic
     assert topic.display in checker.title
-    page = content.pages[code]
+    page = content.governance.pages[code]
     for part in (page.purpose, page.fires_when, page.advises):
         assert " ".join(part.replace("- ", "").split())[:60] in text
-    hti1 = content.hti1[code]
+    hti1 = content.governance.hti1[code]
     for source in hti1.citation:
         assert content.sources[source].label in text
         url = content.sources[source].url
@@ -88,7 +88,7 @@ def test_each_topic_page_is_valid_html_with_every_section(code: str) -> None:
     assert hti1.developer in text and hti1.funding_source in text
     assert f"Release date {hti1.release_date.isoformat()}" in text
     assert f"Last revision date {hti1.last_revision_date.isoformat()}" in text
-    assert content.version.fingerprint in text
+    assert content.governance.version.fingerprint in text
     assert f"{BASE}/cds-services/topics" in checker.links
 
 
@@ -137,15 +137,15 @@ def test_json_on_accept_application_json() -> None:
     page = response.json()
     assert page["code"] == "mg-digoxin"
     assert page["url"] == f"{BASE}/cds-services/topics/mg-digoxin"
-    assert page["fires_when"] == content.pages["mg-digoxin"].fires_when
+    assert page["fires_when"] == content.governance.pages["mg-digoxin"].fires_when
     assert page["indicators"] == ["warning"]
-    assert [s["key"] for s in page["sources"]] == content.hti1["mg-digoxin"].citation
-    assert page["hti1"]["citation"] == content.hti1["mg-digoxin"].citation
+    assert [s["key"] for s in page["sources"]] == content.governance.hti1["mg-digoxin"].citation
+    assert page["hti1"]["citation"] == content.governance.hti1["mg-digoxin"].citation
     assert list(page["hti1"]["uses"]) == list(USE_ATTRIBUTES)
     assert page["hti1"]["uses"]["sex"]["used"] is True
     assert "CKD-EPI 2021" in page["hti1"]["uses"]["sex"]["how"]
     assert page["hti1"]["uses"]["race"] == {"used": False}
-    assert page["content"] == content.version.as_dict()
+    assert page["content"] == content.governance.version.as_dict()
 
 
 def test_the_index_lists_every_topic() -> None:
@@ -205,7 +205,7 @@ def test_discovery_lists_the_topic_pages_and_the_content_version() -> None:
     services = client_for(content).get("/cds-services").json()["services"]
     for service in services:
         extension = service["extension"]
-        assert extension["cds-service.content"] == content.version.as_dict()
+        assert extension["cds-service.content"] == content.governance.version.as_dict()
         assert extension["cds-service.topics"] == {
             code: f"{BASE}/cds-services/topics/{code}" for code in TOPICS
         }
@@ -308,7 +308,7 @@ def test_the_markdown_reference_names_every_topic_and_attribute(tmp_path: Path) 
     assert main(["docs", "--markdown", str(out)]) == 0
     text = out.read_text(encoding="utf-8")
     content = load_content(CARDS)
-    assert content.version.fingerprint in text
+    assert content.governance.version.fingerprint in text
     for code in TOPICS:
         assert f"(`{code}`)" in text
     for label in ("Bibliographic citation", "Developer", "Funding source", "Release date"):

@@ -78,7 +78,7 @@ def topics_router(service: CdsService) -> APIRouter:
                     code: {"display": page.display, "url": topic_page_url(base, code)}
                     for code, page in pages.items()
                 },
-                "content": service.content.version.as_dict(),
+                "content": service.content.governance.version.as_dict(),
             }
         ),
     )

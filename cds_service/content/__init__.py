@@ -1,12 +1,12 @@
 """The site-editable content of ``cards/``: thresholds, value sets, medications, card texts."""
 
-from ._governance import ContentVersion, PageText
+from ._errors import ContentError
+from ._governance import ContentVersion, Governance, PageText
 from ._hti1 import USE_ATTRIBUTES, Hti1Attributes, Use
 from ._loader import (
     TOPIC_CODES,
     CompiledTopic,
     Content,
-    ContentError,
     MedicationIndex,
     load_content,
 )
@@ -20,6 +20,7 @@ __all__ = [
     "Content",
     "ContentError",
     "ContentVersion",
+    "Governance",
     "Hti1Attributes",
     "Indicator",
     "MedicationIndex",

@@ -9,11 +9,14 @@ topic plus one entry per topic; after merging, every attribute must be present.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ._errors import ContentError
 
 # The (b)(11)(iv)(A) "use of ..." attributes, in the order the regulation lists them.
 USE_ATTRIBUTES: dict[str, str] = {
@@ -111,3 +114,46 @@ def merged(defaults: _Partial, entry: _Partial) -> dict[str, Any]:
     if uses:
         result["uses"] = dict(uses)
     return result
+
+
+def _problems(prefix: str, exc: ValidationError) -> str:
+    return "; ".join(
+        ".".join([prefix, *(str(part) for part in error["loc"])]).strip(".") + f": {error['msg']}"
+        for error in exc.errors(include_url=False)
+    )
+
+
+def resolve_hti1(
+    path: Path,
+    data: Any,
+    *,
+    cites: Mapping[str, Sequence[str]],
+    sources: Mapping[str, object],
+) -> dict[str, Hti1Attributes]:
+    """The complete attributes of every topic in ``cites`` (topic code → the sources its cards
+    cite); entries for topics not present are allowed and left out."""
+    try:
+        raw = Hti1File.model_validate(data)
+    except ValidationError as exc:
+        raise ContentError(f"{path}: {_problems('', exc) or 'invalid'}") from None
+    attributes: dict[str, Hti1Attributes] = {}
+    for code, cited in cites.items():
+        entry = raw.topics.get(code)
+        if entry is None:
+            raise ContentError(
+                f"{path}: topics.{code}: missing (every topic needs its HTI-1 source attributes)"
+            )
+        try:
+            found = Hti1Attributes.model_validate(merged(raw.defaults, entry))
+        except ValidationError as exc:
+            raise ContentError(f"{path}: {_problems(f'topics.{code}', exc)}") from None
+        unknown = [key for key in found.citation if key not in sources]
+        if unknown:
+            raise ContentError(f"{path}: topics.{code}.citation: unknown sources {unknown}")
+        uncited = [key for key in cited if key not in found.citation]
+        if uncited:
+            raise ContentError(
+                f"{path}: topics.{code}.citation: missing {uncited}, which topics/{code}.yaml cites"
+            )
+        attributes[code] = found
+    return attributes

@@ -9,19 +9,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ValidationError
 
-from ._governance import (
-    ContentVersion,
-    PageText,
-    content_files,
-    fingerprint,
-    page_values,
-    percent,
-)
-from ._hti1 import Hti1Attributes, Hti1File, merged
+from ._errors import ContentError
+from ._governance import Governance, TopicGovernance, load_governance
 from ._schema import (
     Analyte,
     Formulary,
@@ -86,10 +79,6 @@ _WITH_PRELIMINARY = _USABLE_LAB_STATUSES | {"preliminary"}
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
-class ContentError(Exception):
-    """A ``cards/`` file is broken: the message names the file, the field and the reason."""
-
-
 @dataclass(frozen=True, slots=True)
 class CompiledTopic:
     topic: Topic
@@ -140,9 +129,7 @@ class Content:
     formulary: Formulary
     sources: Mapping[str, Source]
     topics: Mapping[str, CompiledTopic]
-    version: ContentVersion
-    hti1: Mapping[str, Hti1Attributes]
-    pages: Mapping[str, PageText]
+    governance: Governance
 
     @property
     def usable_lab_statuses(self) -> frozenset[str]:
@@ -155,7 +142,6 @@ class Content:
 _ENV = ImmutableSandboxedEnvironment(
     undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True
 )
-_ENV.filters["percent"] = percent
 
 
 def _read_yaml(path: Path) -> Any:
@@ -252,54 +238,6 @@ def _load_topic(path: Path) -> CompiledTopic:
     )
 
 
-def _render_page(path: Path, topic: Topic, values: Mapping[str, Any]) -> PageText:
-    """The ``page:`` texts rendered with the live settings; an unknown name fails loading."""
-    texts: dict[str, str] = {}
-    for name, source in topic.page:
-        template = _compile(path, f"page.{name}", source)
-        try:
-            texts[name] = template.render(values).strip()
-        except TemplateError as exc:
-            raise ContentError(f"{path}: page.{name}: {exc.message or exc}") from None
-    return PageText(**texts)
-
-
-def _load_hti1(
-    directory: Path, topics: Mapping[str, CompiledTopic], sources: Mapping[str, Source]
-) -> dict[str, Hti1Attributes]:
-    """One complete set of HTI-1 source attributes per topic file present."""
-    path = directory / "hti1.yaml"
-    raw = _validate(Hti1File, path, _read_yaml(path))
-    attributes: dict[str, Hti1Attributes] = {}
-    for code, compiled in topics.items():
-        entry = raw.topics.get(code)
-        if entry is None:
-            raise ContentError(
-                f"{path}: topics.{code}: missing (every topic needs its HTI-1 source attributes)"
-            )
-        data = merged(raw.defaults, entry)
-        try:
-            found = Hti1Attributes.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"topics.{code}.{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
-                if error["loc"]
-                else f"topics.{code}: {error['msg']}"
-                for error in exc.errors(include_url=False)
-            )
-            raise ContentError(f"{path}: {problems}") from None
-        unknown = [ref for ref in found.citation if ref not in sources]
-        if unknown:
-            raise ContentError(f"{path}: topics.{code}.citation: unknown sources {unknown}")
-        uncited = [ref for ref in compiled.topic.sources if ref not in found.citation]
-        if uncited:
-            raise ContentError(
-                f"{path}: topics.{code}.citation: missing {uncited}, which topics/{code}.yaml cites"
-            )
-        attributes[code] = found
-    return attributes
-
-
 def load_content(directory: Path) -> Content:
     """Load and validate a ``cards/`` directory; raise ``ContentError`` naming what is wrong."""
     directory = Path(directory)
@@ -319,8 +257,9 @@ def load_content(directory: Path) -> Content:
     )
     sources = _validate(Sources, directory / "sources.yaml", _read_yaml(directory / "sources.yaml"))
 
-    topic_paths = sorted((directory / "topics").glob("*.yaml"))
-    topics = {path.stem: _load_topic(path) for path in topic_paths}
+    topics = {
+        path.stem: _load_topic(path) for path in sorted((directory / "topics").glob("*.yaml"))
+    }
     missing = [code for code in TOPIC_CODES if code not in topics]
     if missing:
         raise ContentError(f"{directory / 'topics'}: topic files missing: {missing}")
@@ -332,13 +271,17 @@ def load_content(directory: Path) -> Content:
         if bad:
             raise ContentError(f"{directory / 'topics' / code}.yaml: sources: unknown {bad}")
 
-    hti1 = _load_hti1(directory, topics, sources.sources)
-    values = page_values(settings)
-    pages = {path.stem: _render_page(path, topics[path.stem].topic, values) for path in topic_paths}
-    version = ContentVersion(
-        version=settings.content_version,
-        released=settings.released,
-        fingerprint=fingerprint(directory, content_files(directory)),
+    governance = load_governance(
+        directory,
+        settings,
+        sources.sources,
+        topics={
+            code: TopicGovernance(
+                directory / "topics" / f"{code}.yaml", t.topic.page, t.topic.sources
+            )
+            for code, t in topics.items()
+        },
+        hti1=(_read_yaml(directory / "hti1.yaml"), directory / "hti1.yaml"),
     )
 
     analyte_by_code: dict[tuple[str, str], str] = {}
@@ -366,7 +309,5 @@ def load_content(directory: Path) -> Content:
         formulary=formulary,
         sources=sources.sources,
         topics=topics,
-        version=version,
-        hti1=hti1,
-        pages=pages,
+        governance=governance,
     )

@@ -88,8 +88,8 @@ def topic_pages(content: Content) -> dict[str, TopicPageData]:
     pages: dict[str, TopicPageData] = {}
     for code in sorted(content.topics):
         topic = content.topics[code].topic
-        text = content.pages[code]
-        hti1 = content.hti1[code]
+        text = content.governance.pages[code]
+        hti1 = content.governance.hti1[code]
         pages[code] = TopicPageData(
             code=code,
             display=topic.display,
@@ -99,8 +99,8 @@ def topic_pages(content: Content) -> dict[str, TopicPageData]:
             for_whom=text.for_whom,
             fires_when=text.fires_when,
             advises=text.advises,
-            sources=_refs(content, [*hti1.citation, *topic.sources]),
+            sources=_refs(content, hti1.citation),
             hti1=hti1,
-            version=content.version,
+            version=content.governance.version,
         )
     return pages

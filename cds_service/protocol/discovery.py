@@ -81,7 +81,7 @@ def prefetch_templates(content: Content) -> dict[str, str]:
 def discovery_document(content: Content, *, public_base_url: str = "") -> dict[str, Any]:
     templates = prefetch_templates(content)
     extension = {
-        CONTENT_EXTENSION: content.version.as_dict(),
+        CONTENT_EXTENSION: content.governance.version.as_dict(),
         TOPICS_EXTENSION: {
             code: topic_page_url(public_base_url, code) for code in sorted(content.topics)
         },

@@ -16,6 +16,16 @@ from .content import ContentError, load_content
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .checks import checked_content
+    from .settings import Settings
+
+    # Checked here once, so a failing content check stops the service before any worker starts
+    # (each worker checks again as it builds the app).
+    try:
+        checked_content(Settings().cards_dir)
+    except ContentError as exc:
+        print(f"cards/ is invalid: {exc}\nThe service does not start.", file=sys.stderr)
+        return 1
     uvicorn.run(
         "cds_service.bootstrap:build_app",
         factory=True,
@@ -87,15 +97,21 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from .checks import checked_content
     from .settings import Settings
 
     directory = args.directory or Settings().cards_dir
     try:
-        content = load_content(directory)
+        content, report = checked_content(directory)
     except ContentError as exc:
         print(f"cards/ is invalid: {exc}", file=sys.stderr)
         return 1
+    version = content.governance.version
     print(f"{directory}: OK ({len(content.topics)} topics, {len(content.analytes)} analytes)")
+    print(f"content version {version.version}, released {version.released}, {version.fingerprint}")
+    print(report.summary())
+    for line in report.suggestion_lines():
+        print(line)
     return 0
 
 

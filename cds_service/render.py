@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from jinja2 import TemplateError
+from jinja2 import Template, TemplateError
 
 from ._logging import get_logger
 from .content import CompiledTopic, Content
@@ -36,13 +36,34 @@ def results_table(rows: tuple[Row, ...]) -> str:
     return "\n".join(lines)
 
 
+class TemplateFailure(Exception):
+    """A card template failed for one finding: ``template`` names it (``summary.warning``,
+    ``detail``, ``notes.kidney``), ``error`` is why."""
+
+    def __init__(self, template: str, error: Exception) -> None:
+        super().__init__(f"{template}: {error}")
+        self.template = template
+        self.error = error
+
+
+def _rendered(template: Template | None, values: Mapping[str, Any], name: str) -> str:
+    if template is None:
+        raise TemplateFailure(name, KeyError(name))
+    try:
+        return template.render(values)
+    except TemplateError as exc:
+        raise TemplateFailure(name, exc) from exc
+
+
 def _template_values(finding: Finding, topic: CompiledTopic) -> dict[str, Any]:
     values: dict[str, Any] = {"indicator": finding.indicator, **finding.values}
     mechanism_key = finding.values.get("mechanism_key")
     if isinstance(mechanism_key, str) and mechanism_key in topic.topic.mechanisms:
         values.update(topic.topic.mechanisms[mechanism_key].model_dump())
     values["results_table"] = results_table(finding.rows)
-    notes = [topic.notes[key].render(values).strip() for key in finding.notes]
+    notes = [
+        _rendered(topic.notes.get(key), values, f"notes.{key}").strip() for key in finding.notes
+    ]
     values["notes"] = notes
     values["context"] = "**Context**\n\n" + "\n".join(f"- {n}" for n in notes) if notes else ""
     return values
@@ -53,8 +74,13 @@ def _tidy_markdown(text: str) -> str:
     return _BLANK_RUNS.sub("\n\n", "\n".join(line.rstrip() for line in text.splitlines())).strip()
 
 
+def summary_text(text: str) -> str:
+    """A rendered summary as the card carries it: one line, single spaces (before any cut)."""
+    return _SPACES.sub(" ", text).strip()
+
+
 def _summary(text: str, topic: str) -> str:
-    summary = _SPACES.sub(" ", text).strip()
+    summary = summary_text(text)
     if len(summary) > SUMMARY_LIMIT:
         _log.warning("card.summary_truncated", topic=topic, length=len(summary))
         summary = summary[: SUMMARY_LIMIT - 1].rstrip() + "…"
@@ -143,6 +169,17 @@ def _suggestions(
     return built
 
 
+def render_texts(finding: Finding, content: Content) -> tuple[str, str]:
+    """The finding's summary and detail, rendered strictly from the topic's templates (notes
+    included); a failing template raises ``TemplateFailure`` naming it."""
+    topic = content.topics[finding.topic]
+    values = _template_values(finding, topic)
+    summary = _rendered(
+        topic.summaries.get(finding.indicator), values, f"summary.{finding.indicator}"
+    )
+    return summary, _rendered(topic.detail, values, "detail")
+
+
 def render_card(
     finding: Finding,
     content: Content,
@@ -157,11 +194,16 @@ def render_card(
     content version it was rendered from."""
     topic = content.topics[finding.topic]
     try:
-        values = _template_values(finding, topic)
-        summary = _summary(topic.summaries[finding.indicator].render(values), finding.topic)
-        detail = _tidy_markdown(topic.detail.render(values))
-    except (TemplateError, KeyError) as exc:
-        _log.error("card.render_failed", topic=finding.topic, error=type(exc).__name__)
+        summary_source, detail_source = render_texts(finding, content)
+        summary = _summary(summary_source, finding.topic)
+        detail = _tidy_markdown(detail_source)
+    except TemplateFailure as exc:
+        _log.error(
+            "card.render_failed",
+            topic=finding.topic,
+            template=exc.template,
+            error=type(exc.error).__name__,
+        )
         summary = f"{topic.topic.display} ({finding.indicator}): see details"
         detail = results_table(finding.rows) or topic.topic.display
     primary = content.sources[topic.topic.sources[0]]

@@ -12,11 +12,11 @@ from fastapi import FastAPI
 
 from ._logging import configure_logging, get_logger
 from .app import Authenticator, create_app
+from .checks import checked_content
 from .content import Content
 from .demo import demo_enabled, mount_demo
 from .gathering import RequestsFhirClient
 from .pipeline import CdsService
-from .profile import load_site_content
 from .settings import AuthMode, Settings
 from .store import Store
 from .trust import TrustVerifier, load_trust_config
@@ -81,10 +81,10 @@ def _with_hash_key(settings: Settings) -> Settings:
 
 
 def build_runtime(settings: Settings | None = None) -> Runtime:
-    """Load content (fail loudly), open the store, and build the verifier for ``jwt`` mode."""
+    """Load and check content (fail loudly), open the store, build the verifier for ``jwt``."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
-    content = load_site_content(settings.cards_dir)
+    content, _ = checked_content(settings.cards_dir)
     _sqlite_path_ready(settings.database_url)
     settings = _with_hash_key(settings)
     store = Store.open(settings.database_url, retention_days=settings.audit_retention_days)

@@ -17,6 +17,16 @@ from .profile import load_site_content
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .checks import checked_content
+    from .settings import Settings
+
+    # Checked here once, so a failing content check stops the service before any worker starts
+    # (each worker checks again as it builds the app).
+    try:
+        checked_content(Settings().cards_dir)
+    except ContentError as exc:
+        print(f"cards/ is invalid: {exc}\nThe service does not start.", file=sys.stderr)
+        return 1
     uvicorn.run(
         "cds_service.bootstrap:build_app",
         factory=True,
@@ -88,32 +98,90 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from .checks import checked_content
     from .settings import Settings
 
     directory = args.directory or Settings().cards_dir
     try:
-        content = load_site_content(directory)
+        content, report = checked_content(directory)
     except ContentError as exc:
         print(f"cards/ is invalid: {exc}", file=sys.stderr)
         return 1
+    version = content.governance.version
     print(f"{directory}: OK ({len(content.topics)} topics, {len(content.analytes)} analytes)")
+    print(f"content version {version.version}, released {version.released}, {version.fingerprint}")
+    print(report.summary())
+    for line in report.suggestion_lines():
+        print(line)
     return 0
+
+
+def _export(store: Any, export: str, since: datetime | None) -> None:
+    """Stream the governance export to stdout: CSV, or ``{"cards": [...]}``."""
+    from .store import csv_lines
+
+    rows = store.export(since=since)
+    out = sys.stdout.buffer
+    if export == "csv":
+        for chunk in csv_lines(rows):
+            out.write(chunk.encode())
+        return
+    out.write(b'{"cards": [')
+    for index, row in enumerate(rows):
+        out.write((b",\n  " if index else b"\n  ") + orjson.dumps(row))
+    out.write(b"\n]}\n")
 
 
 def _report(args: argparse.Namespace) -> int:
     from .settings import Settings
-    from .store import Store, format_report_text
+    from .store import Store, format_by_version_text, format_report_text
 
     settings = Settings()
+    since = _parse_now(args.since)
     store = Store.open(settings.database_url)
     try:
-        report = store.report(since=_parse_now(args.since))
+        if args.export:
+            _export(store, args.export, since)
+            return 0
+        if args.by_version:
+            by_version = store.by_version(since=since)
+            if args.format == "json":
+                out = orjson.dumps(by_version, option=orjson.OPT_INDENT_2)
+                sys.stdout.buffer.write(out + b"\n")
+            else:
+                print(format_by_version_text(by_version))
+            return 0
+        report = store.report(since=since)
     finally:
         store.close()
     if args.format == "json":
         sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     else:
         print(format_report_text(report))
+    return 0
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from .pages import reference_markdown, topic_pages, write_site
+    from .settings import Settings
+
+    if args.out is None and args.markdown is None:
+        print("error: give --out DIR, --markdown FILE, or both", file=sys.stderr)
+        return 2
+    directory = args.cards or Settings().cards_dir
+    try:
+        content = load_site_content(directory)
+    except ContentError as exc:
+        print(f"cards/ is invalid: {exc}", file=sys.stderr)
+        return 1
+    version = content.governance.version.version
+    if args.out is not None:
+        written = write_site(content, args.out)
+        print(f"{args.out}: {len(written)} pages (content version {version})")
+    if args.markdown is not None:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(reference_markdown(topic_pages(content)), encoding="utf-8")
+        print(f"{args.markdown}: written (content version {version})")
     return 0
 
 
@@ -153,7 +221,26 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="shown/accepted/overridden per topic")
     report.add_argument("--format", choices=("text", "json"), default="text")
     report.add_argument("--since", help="only cards and feedback since this ISO date")
+    view = report.add_mutually_exclusive_group()
+    view.add_argument(
+        "--export",
+        choices=("csv", "json"),
+        help="one row per card shown, with its outcome (keyed hashes, nothing identifying)",
+    )
+    view.add_argument(
+        "--by-version",
+        action="store_true",
+        help="acceptance and override rates per content version",
+    )
     report.set_defaults(run=_report)
+
+    docs = commands.add_parser(
+        "docs", help="the topic pages as a static site, and the Markdown clinical reference"
+    )
+    docs.add_argument("--out", type=Path, help="write index.html and topics/*.html here")
+    docs.add_argument("--markdown", type=Path, help="write the clinical reference (Markdown)")
+    docs.add_argument("--cards", type=Path, help="a cards/ directory (default: settings)")
+    docs.set_defaults(run=_docs)
 
     demo = commands.add_parser(
         "demo", help="auth off + demo FHIR test double at /demo/fhir, for the CDS Hooks sandbox"

@@ -12,7 +12,7 @@ from ._logging import get_logger
 from .alerting import Suppressor
 from .content import INDICATOR_RANK, Content
 from .facts import PREDICATES, Facts, LabResult, MedicationFact, SkippedResult, build_facts
-from .protocol import Resource
+from .protocol import Resource, topic_page_url
 from .render import UuidFactory, render_cards
 from .rules import TOPICS, Finding, Outcome, RuleConfig, run_rules
 
@@ -36,8 +36,10 @@ class Evaluation:
 class Engine:
     """Holds the compiled content and the rule configuration built once at start-up."""
 
-    def __init__(self, content: Content) -> None:
+    def __init__(self, content: Content, *, public_base_url: str = "") -> None:
         self.content = content
+        # Each card's source.url: its topic page (absolute when the public URL is known).
+        self.topic_urls = {code: topic_page_url(public_base_url, code) for code in content.topics}
         self.config = RuleConfig.from_content(content)
         self.enabled = {code: topic.topic.enabled for code, topic in content.topics.items()}
 
@@ -81,7 +83,7 @@ class Engine:
                 shown.append(finding)
         patient_id = str(context.get("patientId", ""))
         kwargs = {"new_uuid": new_uuid} if new_uuid else {}
-        cards = render_cards(shown, self.content, patient_id, **kwargs)
+        cards = render_cards(shown, self.content, patient_id, topic_urls=self.topic_urls, **kwargs)
         return Evaluation(facts, outcomes, shown, withheld, cards, tuple(notes))
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from collections.abc import Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -50,3 +52,14 @@ UNRECOGNISED_UNITS = Counter(
     ["analyte"],
     registry=REGISTRY,
 )
+CONTENT_INFO = Info(
+    "cds_content",
+    "The content of cards/ each profile serves: version, release date and fingerprint",
+    ["profile"],
+    registry=REGISTRY,
+)
+
+
+def set_content_info(profile: str, version: Mapping[str, str]) -> None:
+    """``cds_content_info{profile, version, released, fingerprint} 1``."""
+    CONTENT_INFO.labels(profile).info(dict(version))

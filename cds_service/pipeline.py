@@ -79,7 +79,8 @@ class CdsService:
         self.store = store
         self.fhir_client = fhir_client
         self.clock = clock
-        self.profile = build_profile(content)
+        self.profile = build_profile(content, public_base_url=settings.public_base_url)
+        metrics.set_content_info(self.profile.name, content.governance.version.as_dict())
         self.discovery_ids = frozenset(SERVICES)
 
     # The default profile's parts, for callers that do not care about profiles.
@@ -155,7 +156,7 @@ class CdsService:
         request = parse_hook_request(payload, expected_hook=service.hook)
         now = self.clock()
         result = self.evaluate(request, service_id, now, caller=caller, inline=inline)
-        self._record(service_id, result, now)
+        self._record(service_id, result, now, caller)
         self._count(result)
         _log.info(
             "hook.evaluated",
@@ -199,10 +200,20 @@ class CdsService:
         for topic, _reason in result.evaluation.withheld:
             metrics.CARDS_SNOOZED.labels(topic).inc()
 
-    def _record(self, service_id: str, result: HookResult, now: datetime) -> None:
+    def _record(
+        self,
+        service_id: str,
+        result: HookResult,
+        now: datetime,
+        caller: VerifiedCaller | None = None,
+    ) -> None:
         evaluation = result.evaluation
         if self.store is None or not evaluation.cards:
             return
+        version = self.profile_for(caller).content.governance.version
+        user_id = result.request.context.get("userId")
+        # The same keyed hash as the patient's: the audit never holds a user id in clear.
+        user_hash = patient_hash(self.settings.patient_hash_key, str(user_id)) if user_id else None
         shown = [
             ShownCard(card, finding.topic, finding.indicator, order_key(finding))
             for card, finding in zip(evaluation.cards, evaluation.shown, strict=True)
@@ -215,6 +226,11 @@ class CdsService:
                 hook_instance=result.request.hook_instance,
                 patient_hash=result.patient_hash,
                 now=now,
+                content_version=version.version,
+                content_fingerprint=version.fingerprint,
+                user_hash=user_hash,
+                iss=caller.iss if caller else None,
+                tenant=caller.tenant if caller else None,
             )
         )
 

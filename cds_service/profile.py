@@ -35,13 +35,13 @@ def load_site_content(directory: Path, overlays: Sequence[Path] = ()) -> Content
     return load_content(directory, TOPIC_SPECS, ADVICE_SPEC, overlays=overlays)
 
 
-def build_profile(content: Content, *, name: str = "default") -> Profile:
+def build_profile(content: Content, *, name: str = "default", public_base_url: str = "") -> Profile:
     return Profile(
         name=name,
         content=content,
-        engine=Engine(content),
+        engine=Engine(content, public_base_url=public_base_url),
         templates=prefetch_templates(content),
         optional_keys=OPTIONAL_PREFETCH,
-        discovery=discovery_document(content, TOPIC_SPECS),
+        discovery=discovery_document(content, TOPIC_SPECS, public_base_url=public_base_url),
         snooze=SnoozePolicy.from_content(content),
     )

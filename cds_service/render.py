@@ -13,10 +13,11 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from jinja2 import TemplateError
+from jinja2 import Template, TemplateError
 
 from ._logging import get_logger
 from .content import SOURCE_RANK, CompiledTopic, Content, FormularyEntry, Source
+from .protocol import CONTENT_EXTENSION
 from .rules import Finding, MgPlan, Row, Suggestion
 
 TOPIC_SYSTEM = "urn:cds-service:topic"
@@ -40,6 +41,25 @@ def results_table(rows: tuple[Row, ...]) -> str:
     lines = ["| Result | Value | Date |", "|---|---|---|"]
     lines += [f"| {r.label} | {r.value} | {r.day} |" for r in rows]
     return "\n".join(lines)
+
+
+class TemplateFailure(Exception):
+    """A card template failed for one finding: ``template`` names it (``summary.warning``,
+    ``detail``, ``notes.kidney``, ``advice.lines.iv_cap``), ``error`` is why."""
+
+    def __init__(self, template: str, error: Exception) -> None:
+        super().__init__(f"{template}: {error}")
+        self.template = template
+        self.error = error
+
+
+def _rendered(template: Template | None, values: Mapping[str, Any], name: str) -> str:
+    if template is None:
+        raise TemplateFailure(name, KeyError(name))
+    try:
+        return template.render(values)
+    except TemplateError as exc:
+        raise TemplateFailure(name, exc) from exc
 
 
 class Citations:
@@ -90,10 +110,20 @@ def _advice_values(plan: MgPlan | None, content: Content, cite: Citations) -> di
         return {"mg_action": "", "mg_caution": "", "mg_advice": ""}
     advice = content.advice
     values = {**plan.values, "cite": cite}
-    lines = [advice.lines[key].render(values).strip() for key in plan.lines]
+    lines = [
+        _rendered(advice.lines.get(key), values, f"advice.lines.{key}").strip()
+        for key in plan.lines
+    ]
+    caution = ""
+    if plan.caution:
+        caution = _rendered(
+            advice.cautions.get(plan.caution), values, f"advice.cautions.{plan.caution}"
+        ).strip()
     return {
-        "mg_action": advice.actions[plan.action].render(values).strip(),
-        "mg_caution": advice.cautions[plan.caution].render(values).strip() if plan.caution else "",
+        "mg_action": _rendered(
+            advice.actions.get(plan.action), values, f"advice.actions.{plan.action}"
+        ).strip(),
+        "mg_caution": caution,
         "mg_advice": "\n".join(f"- {line}" for line in lines),
     }
 
@@ -108,10 +138,13 @@ def _template_values(finding: Finding, topic: CompiledTopic, cite: Citations) ->
     mechanism_key = finding.values.get("mechanism_key")
     if isinstance(mechanism_key, str) and mechanism_key in topic.mechanisms:
         mechanism, alternative = topic.mechanisms[mechanism_key]
-        values["mechanism"] = mechanism.render(values).strip()
-        values["alternative"] = alternative.render(values).strip()
+        where = f"mechanisms.{mechanism_key}"
+        values["mechanism"] = _rendered(mechanism, values, f"{where}.mechanism").strip()
+        values["alternative"] = _rendered(alternative, values, f"{where}.alternative").strip()
     values["results_table"] = results_table(finding.rows)
-    notes = [topic.notes[key].render(values).strip() for key in finding.notes]
+    notes = [
+        _rendered(topic.notes.get(key), values, f"notes.{key}").strip() for key in finding.notes
+    ]
     values["context"] = "**Context**\n\n" + "\n".join(f"- {n}" for n in notes) if notes else ""
     return values
 
@@ -125,8 +158,14 @@ def _sentence_case(text: str) -> str:
     return text[:1].upper() + text[1:] if text[:1].islower() else text
 
 
+def summary_text(text: str) -> str:
+    """A rendered summary as the card carries it: one line, single spaces, sentence case
+    (before any cut to the length limit)."""
+    return _sentence_case(_SPACES.sub(" ", text).strip())
+
+
 def _summary(text: str, topic: str) -> str:
-    summary = _sentence_case(_SPACES.sub(" ", text).strip())
+    summary = summary_text(text)
     if len(summary) > SUMMARY_LIMIT:
         _log.warning("card.summary_truncated", topic=topic, length=len(summary))
         summary = summary[: SUMMARY_LIMIT - 1].rstrip() + "…"
@@ -228,15 +267,24 @@ def _suggestions(
     return built
 
 
-def _texts(finding: Finding, topic: CompiledTopic, content: Content) -> tuple[str, str, Citations]:
+def _texts(finding: Finding, content: Content) -> tuple[str, str, Citations]:
+    """Summary (uncut) and detail with citations resolved, and what they cite; a failing
+    template raises ``TemplateFailure`` naming it."""
+    topic = content.topics[finding.topic]
     cite = Citations(content.sources, on_cni=finding.on_cni)
     values = _template_values(finding, topic, cite)
     values.update(_advice_values(finding.advice, content, cite))
-    detail = cite.resolve(_tidy_markdown(topic.detail.render(values)))
-    summary = _summary(
-        cite.resolve(topic.summaries[finding.indicator].render(values)), finding.topic
+    detail = cite.resolve(_tidy_markdown(_rendered(topic.detail, values, "detail")))
+    summary = _rendered(
+        topic.summaries.get(finding.indicator), values, f"summary.{finding.indicator}"
     )
-    return summary, detail, cite
+    return cite.resolve(summary), detail, cite
+
+
+def render_texts(finding: Finding, content: Content) -> tuple[str, str]:
+    """The finding's summary (before any cut) and detail, rendered strictly."""
+    summary, detail, _ = _texts(finding, content)
+    return summary, detail
 
 
 def render_card(
@@ -245,16 +293,27 @@ def render_card(
     patient_id: str,
     new_uuid: UuidFactory = _new_uuid,
     offered: set[tuple[str, str]] | None = None,
+    *,
+    topic_url: str | None = None,
 ) -> dict[str, Any]:
-    """One card; a content template that fails at run time still yields a safe card.
+    """One card; a content template that fails at run time still yields a safe card (the
+    content check at start-up makes that failure unexpected).
 
-    ``offered`` holds the formulary entries already suggested on higher cards of the response.
+    ``offered`` holds the formulary entries already suggested on higher cards of the response;
+    ``topic_url`` (the topic's page) becomes ``source.url``; the card's ``extension`` names the
+    content version it was rendered from.
     """
     topic = content.topics[finding.topic]
     try:
-        summary, detail, cite = _texts(finding, topic, content)
-    except (TemplateError, KeyError) as exc:
-        _log.error("card.render_failed", topic=finding.topic, error=type(exc).__name__)
+        summary, detail, cite = _texts(finding, content)
+        summary = _summary(summary, finding.topic)
+    except TemplateFailure as exc:
+        _log.error(
+            "card.render_failed",
+            topic=finding.topic,
+            template=exc.template,
+            error=type(exc.error).__name__,
+        )
         cite = Citations(content.sources, on_cni=finding.on_cni)
         summary = f"{topic.topic.display} ({finding.indicator}): see details"
         detail = results_table(finding.rows) or topic.topic.display
@@ -266,6 +325,8 @@ def render_card(
         source["label"] = strongest.label
         if strongest.url:
             source["url"] = strongest.url
+    if topic_url:
+        source["url"] = topic_url
     settings = content.settings
     reasons = topic.topic.override_reasons or settings.default_override_reasons
     sources_line = cite.line()
@@ -292,6 +353,7 @@ def render_card(
         card["links"] = [
             {"label": link.label, "url": link.url, "type": "absolute"} for link in topic.topic.links
         ]
+    card["extension"] = {CONTENT_EXTENSION: content.governance.version.as_dict()}
     return card
 
 
@@ -300,10 +362,16 @@ def render_cards(
     content: Content,
     patient_id: str,
     new_uuid: UuidFactory = _new_uuid,
+    *,
+    topic_urls: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """The cards of one response, in order: a suggestion is kept on the highest card only."""
     offered: set[tuple[str, str]] = set()
-    return [render_card(f, content, patient_id, new_uuid, offered) for f in findings]
+    urls = topic_urls or {}
+    return [
+        render_card(f, content, patient_id, new_uuid, offered, topic_url=urls.get(f.topic))
+        for f in findings
+    ]
 
 
 def topic_of(card: Mapping[str, Any]) -> str:

@@ -29,6 +29,7 @@ def test_serve_starts_and_answers_discovery_and_hooks(tmp_path: Path, workers: i
         **os.environ,
         "CDS_DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
         "CDS_AUTH_MODE": "off",
+        "CDS_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
     }
     env.pop("CDS_TRUST_FILE", None)
     process = subprocess.Popen(
@@ -73,7 +74,21 @@ def test_serve_starts_and_answers_discovery_and_hooks(tmp_path: Path, workers: i
             timeout=5,
         )
         assert response.status_code == 200
-        assert [c["indicator"] for c in response.json()["cards"]] == ["critical"]
+        (card,) = response.json()["cards"]
+        assert card["indicator"] == "critical"
+        # The card links to its topic page, which this server serves, as discovery lists it.
+        topics = services[0]["extension"]["cds-service.topics"]
+        assert (
+            card["source"]["url"]
+            == topics["hypomagnesemia"]
+            == f"{base}/cds-services/topics/hypomagnesemia"
+        )
+        page = requests.get(card["source"]["url"], timeout=5)
+        assert page.status_code == 200 and "<h1>Low serum magnesium</h1>" in page.text
+        assert (
+            card["extension"]["cds-service.content"]
+            == services[0]["extension"]["cds-service.content"]
+        )
         assert requests.get(f"{base}/readyz", timeout=5).json()["status"] == "ready"
     finally:
         process.terminate()

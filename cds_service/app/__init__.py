@@ -19,6 +19,7 @@ from ._errors import install_error_handlers
 from ._heap import settle_heap
 from ._hooks import cds_router, hook_route
 from ._ops import ops_router
+from ._topics import topics_router
 
 _log = get_logger(__name__)
 
@@ -64,6 +65,7 @@ def create_app(
     app.include_router(cds_router(service, gate))
     app.router.routes.append(hook_route(service, gate))
     app.include_router(ops_router(service, auth_off=gate.off, ready_check=ready_check))
+    app.include_router(topics_router(service))
     return app
 
 

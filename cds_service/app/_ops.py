@@ -30,6 +30,7 @@ def ops_router(
         body: dict[str, Any] = {
             "status": "ready" if ready else "not-ready",
             "content": str(service.content.directory),
+            "content_version": service.content.governance.version.as_dict(),
             "auth": AuthMode.OFF.value if auth_off else AuthMode.JWT.value,
         }
         if auth_off:

@@ -1,10 +1,12 @@
 """The site-editable content of ``cards/``: thresholds, value sets, medications, card texts."""
 
+from ._errors import ContentError
+from ._governance import ContentVersion, Governance, PageText
+from ._hti1 import USE_ATTRIBUTES, Hti1Attributes, Use
 from ._loader import (
     CompiledAdvice,
     CompiledTopic,
     Content,
-    ContentError,
     load_content,
     merge,
     unit_key,
@@ -29,16 +31,21 @@ __all__ = [
     "COMMON_VALUES",
     "INDICATOR_RANK",
     "SOURCE_RANK",
+    "USE_ATTRIBUTES",
     "AdviceSpec",
     "CompiledAdvice",
     "CompiledTopic",
     "Content",
     "ContentError",
+    "ContentVersion",
     "Dosing",
     "FormularyEntry",
+    "Governance",
+    "Hti1Attributes",
     "Indicator",
     "MedicationIndex",
     "NameMatch",
+    "PageText",
     "RouteIndex",
     "Source",
     "Spacing",
@@ -46,6 +53,7 @@ __all__ = [
     "Thresholds",
     "TopicSpec",
     "UnitSpec",
+    "Use",
     "Windows",
     "WordTable",
     "load_content",

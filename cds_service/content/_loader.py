@@ -12,6 +12,8 @@ from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ValidationError
 
+from ._errors import ContentError
+from ._governance import Governance, TopicGovernance, load_governance
 from ._medications import MedicationIndex, index_medications
 from ._schema import (
     AdviceText,
@@ -35,10 +37,6 @@ _TEMPLATE_FUNCTIONS = frozenset({"cite"})
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
-class ContentError(Exception):
-    """A ``cards/`` file is broken: the message names the file, the field and the reason."""
-
-
 @dataclass(frozen=True, slots=True)
 class CompiledTopic:
     topic: Topic
@@ -51,6 +49,8 @@ class CompiledTopic:
     """mechanism key → (mechanism, alternative) templates"""
     cited: tuple[str, ...]
     """Every source key a template of this topic may cite, in order of first mention."""
+    uses_advice: bool
+    """Whether its templates quote the shared magnesium advice (and so its citations)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +79,7 @@ class Content:
     advice: CompiledAdvice
     topics: Mapping[str, CompiledTopic]
     usable_lab_statuses: frozenset[str]
+    governance: Governance
 
 
 _ENV = ImmutableSandboxedEnvironment(
@@ -238,6 +239,45 @@ def _load_topic(
             for key, m in topic.mechanisms.items()
         },
         cited=tuple(cited),
+        uses_advice=_uses(texts, {"mg_advice", "mg_action", "mg_caution"}),
+    )
+
+
+def _uses(texts: Iterable[str], names: set[str]) -> bool:
+    return any(meta.find_undeclared_variables(_ENV.parse(text)) & names for text in texts)
+
+
+def _cites(topic: CompiledTopic, advice: CompiledAdvice, spacing: Iterable[str]) -> list[str]:
+    """Every source a card of this topic can cite: its own templates, the shared advice it
+    quotes, and the spacing table's labels for the card that lists intervals."""
+    cites = list(topic.cited)
+    if topic.uses_advice:
+        cites += advice.cited
+    if "spacing" in topic.spec.values:
+        cites += spacing
+    return list(dict.fromkeys(cites))
+
+
+def _load_governance(
+    directory: Path,
+    overlays: Sequence[Path],
+    settings: SiteSettings,
+    sources: Mapping[str, Source],
+    topics: Mapping[str, CompiledTopic],
+    advice: CompiledAdvice,
+    spacing: Iterable[str],
+) -> Governance:
+    spacing = list(spacing)
+    return load_governance(
+        directory,
+        settings,
+        sources,
+        topics={
+            code: TopicGovernance(t.path, t.topic.page, _cites(t, advice, spacing))
+            for code, t in topics.items()
+        },
+        hti1=_read_layered(directory, overlays, "hti1.yaml"),
+        overlays=overlays,
     )
 
 
@@ -329,6 +369,9 @@ def load_content(
     sources = _load(Sources, directory, overlays, "sources.yaml").sources
     for entry in meds.spacing.values():
         _check_cited(directory / "medications.yaml", entry.sources, sources)
+    advice_text = _load_advice(directory, overlays, advice, sources)
+    topics = _load_topics(directory, overlays, specs, sources)
+    spacing_sources = [key for entry in meds.spacing.values() for key in entry.sources]
     return Content(
         directory=directory,
         overlays=overlays,
@@ -350,9 +393,12 @@ def load_content(
         medications=index_medications(meds),
         formulary=formulary,
         sources=sources,
-        advice=_load_advice(directory, overlays, advice, sources),
-        topics=_load_topics(directory, overlays, specs, sources),
+        advice=advice_text,
+        topics=topics,
         usable_lab_statuses=_WITH_PRELIMINARY
         if settings.accept_preliminary_results
         else _USABLE_LAB_STATUSES,
+        governance=_load_governance(
+            directory, overlays, settings, sources, topics, advice_text, spacing_sources
+        ),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -134,7 +135,13 @@ class OverrideReason(_Strict):
     display: str = Field(min_length=1)
 
 
+# A site's own name for a release of its content: letters, digits and . _ + - (e.g. 2.0.0, 2026.12).
+CONTENT_VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,31}$"
+
+
 class SiteSettings(_Strict):
+    content_version: str = Field(pattern=CONTENT_VERSION_PATTERN)
+    released: date
     thresholds: Thresholds
     windows: Windows
     dosing: Dosing
@@ -354,6 +361,16 @@ class Mechanism(_Strict):
     alternative: str
 
 
+class TopicPage(_Strict):
+    """The topic's public page: Jinja templates rendered with the live settings (thresholds,
+    windows), so a page always states the values the rules use."""
+
+    purpose: str = Field(min_length=1)
+    for_whom: str = Field(min_length=1)
+    fires_when: str = Field(min_length=1)
+    advises: str = Field(min_length=1)
+
+
 class Topic(_Strict):
     code: str = Field(pattern=r"^[a-z0-9-]+$")
     display: str
@@ -366,6 +383,7 @@ class Topic(_Strict):
     links: list[Link] = []
     override_reasons: list[OverrideReason] | None = None
     mechanisms: dict[str, Mechanism] = {}
+    page: TopicPage
 
     @field_validator("snooze_hours")
     @classmethod

@@ -18,11 +18,14 @@ from ._resources import (
     as_resource,
 )
 from .discovery import (
+    CONTENT_EXTENSION,
     OPTIONAL_PREFETCH,
     SERVICES,
+    TOPICS_EXTENSION,
     ServiceDefinition,
     discovery_document,
     prefetch_templates,
+    topic_page_url,
 )
 from .errors import BadRequest, DataUnavailable, Issue, ServiceError, operation_outcome
 from .request import (
@@ -34,9 +37,11 @@ from .request import (
 )
 
 __all__ = [
+    "CONTENT_EXTENSION",
     "HOOK_REQUIRED_CONTEXT",
     "OPTIONAL_PREFETCH",
     "SERVICES",
+    "TOPICS_EXTENSION",
     "BadRequest",
     "BundleEntry",
     "BundleLink",
@@ -63,4 +68,5 @@ __all__ = [
     "operation_outcome",
     "parse_hook_request",
     "prefetch_templates",
+    "topic_page_url",
 ]

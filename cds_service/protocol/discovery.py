@@ -8,6 +8,16 @@ from typing import Any
 
 from ..content import Content, TopicSpec
 
+# Discovery's ``extension`` keys (CDS Hooks 2.0.1 extensions are namespaced JSON members).
+CONTENT_EXTENSION = "cds-service.content"
+TOPICS_EXTENSION = "cds-service.topics"
+TOPIC_PAGE_PATH = "/cds-services/topics/{code}"
+
+
+def topic_page_url(public_base_url: str, code: str) -> str:
+    """The absolute URL of a topic's page, as discovery lists it and cards link to it."""
+    return public_base_url.rstrip("/") + TOPIC_PAGE_PATH.format(code=code)
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceDefinition:
@@ -80,8 +90,16 @@ def prefetch_templates(content: Content) -> dict[str, str]:
     }
 
 
-def discovery_document(content: Content, specs: Sequence[TopicSpec]) -> dict[str, Any]:
+def discovery_document(
+    content: Content, specs: Sequence[TopicSpec], *, public_base_url: str = ""
+) -> dict[str, Any]:
     templates = prefetch_templates(content)
+    extension = {
+        CONTENT_EXTENSION: content.governance.version.as_dict(),
+        TOPICS_EXTENSION: {
+            code: topic_page_url(public_base_url, code) for code in sorted(content.topics)
+        },
+    }
     services = []
     for service in SERVICES.values():
         topics = [
@@ -96,6 +114,7 @@ def discovery_document(content: Content, specs: Sequence[TopicSpec]) -> dict[str
                 "title": service.title,
                 "description": f"{service.description} Topics: {'; '.join(topics)}.",
                 "prefetch": templates,
+                "extension": extension,
             }
         )
     return {"services": services}

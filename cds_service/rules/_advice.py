@@ -25,7 +25,7 @@ from ._base import MgPlan, RuleConfig, Suggestion, having
 Route = Literal["iv", "oral"]
 
 _EXAMPLES: dict[str, tuple[object, ...]] = {
-    "oral_mg": ("magnesium oxide", "magnesium chloride and magnesium lactate", ""),
+    "oral_mg": ("magnesium oxide", "magnesium aspartate", "2 Mg supplements", ""),
     "oral_mg_products": ("Magnesium Oxide 400 MG Oral Tablet", ""),
     "iv_mg": ("magnesium sulfate", ""),
     "iv_mg_products": ("magnesium sulfate 40 MG/ML Injectable Solution", ""),
@@ -92,7 +92,8 @@ def _values(facts: Facts, config: RuleConfig) -> dict[str, object]:
     oral = having(facts.active, {"oral_mg_supplement"})
     iv = having((*facts.active, *facts.being_ordered), {"iv_mg"})
     return {
-        "oral_mg": oral.short_names,
+        # Summaries name one supplement; several are counted (the detail lists them).
+        "oral_mg": oral.short_names if len(oral.meds) < 2 else f"{len(oral.meds)} Mg supplements",
         "oral_mg_products": oral.names,
         "iv_mg": iv.short_names,
         "iv_mg_products": iv.names,

@@ -6,11 +6,14 @@ is migrated with Alembic when a store opens.
 
 from __future__ import annotations
 
+from ._governance import EXPORT_FIELDS, NOT_RECORDED, csv_lines, format_by_version_text
 from ._records import CardRecord, OverrideRecord, ShownCard, StoredFeedback, card_records
 from ._report import UNKNOWN_TOPIC, format_report_text
 from ._store import Clock, Store
 
 __all__ = [
+    "EXPORT_FIELDS",
+    "NOT_RECORDED",
     "UNKNOWN_TOPIC",
     "CardRecord",
     "Clock",
@@ -19,5 +22,7 @@ __all__ = [
     "Store",
     "StoredFeedback",
     "card_records",
+    "csv_lines",
+    "format_by_version_text",
     "format_report_text",
 ]

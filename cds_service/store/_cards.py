@@ -24,6 +24,11 @@ def _card_row(record: CardRecord) -> dict[str, Any]:
         "patient_hash": record.patient_hash,
         "order_key": record.order_key,
         "created_at": record.created_at,
+        "content_version": record.content_version,
+        "content_fingerprint": record.content_fingerprint,
+        "user_hash": record.user_hash,
+        "iss": record.iss,
+        "tenant": record.tenant,
     }
 
 

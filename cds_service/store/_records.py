@@ -27,6 +27,12 @@ class CardRecord:
     order_key: str | None
     created_at: datetime
     suggestion_labels: tuple[str, ...] = ()
+    # Governance: which content produced the card, who asked (keyed hash), through which client.
+    content_version: str | None = None
+    content_fingerprint: str | None = None
+    user_hash: str | None = None
+    iss: str | None = None
+    tenant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,11 @@ def card_records(
     hook_instance: str,
     patient_hash: str,
     now: datetime,
+    content_version: str | None = None,
+    content_fingerprint: str | None = None,
+    user_hash: str | None = None,
+    iss: str | None = None,
+    tenant: str | None = None,
 ) -> list[CardRecord]:
     """The audit rows of one response: one per card, with its suggestions' uuids and labels."""
     records = []
@@ -85,6 +96,11 @@ def card_records(
                 order_key=item.order_key,
                 created_at=now,
                 suggestion_labels=tuple(s["label"] for s in suggestions),
+                content_version=content_version,
+                content_fingerprint=content_fingerprint,
+                user_hash=user_hash,
+                iss=iss,
+                tenant=tenant,
             )
         )
     return records

@@ -72,6 +72,12 @@ card_audit = Table(
     Column("patient_hash", String(SHORT), nullable=False),
     Column("order_key", String(SHORT), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # Governance (revision 0002_governance); null on rows written before it.
+    Column("content_version", String(SHORT), nullable=True),
+    Column("content_fingerprint", String(SHORT), nullable=True),
+    Column("user_hash", String(SHORT), nullable=True),
+    Column("iss", Text, nullable=True),
+    Column("tenant", Text, nullable=True),
     PrimaryKeyConstraint("card_uuid", name="pk_card_audit"),
     Index("ix_card_audit_patient_topic", "patient_hash", "topic"),
     Index("ix_card_audit_created_at", "created_at"),

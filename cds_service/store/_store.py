@@ -5,7 +5,7 @@ from __future__ import annotations
 import atexit
 import threading
 import weakref
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import metrics
 from .._logging import get_logger
 from ..feedback import FeedbackItem
-from . import _cards, _feedback, _replay, _report, _retention
+from . import _cards, _feedback, _governance, _replay, _report, _retention
 from ._engine import Database, connect
 from ._migrate import current_revision, upgrade
 from ._records import CardRecord, OverrideRecord, StoredFeedback
@@ -109,6 +109,16 @@ class Store:
         """``{"topics": {code: counts}, "suggestions": {uuid or label: counts}}``."""
         self._writer.flush(_FLUSH_TIMEOUT_S)
         return _report.build_report(self._database, since)
+
+    def export(self, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+        """One row per card shown since ``since``, oldest first, with its latest feedback."""
+        self._writer.flush(_FLUSH_TIMEOUT_S)
+        return _governance.iter_export(self._database, since)
+
+    def by_version(self, since: datetime | None = None) -> dict[str, Any]:
+        """Acceptance and override rates per content version (see ``build_by_version``)."""
+        self._writer.flush(_FLUSH_TIMEOUT_S)
+        return _governance.build_by_version(self._database, since)
 
     # -- replay protection -------------------------------------------------------------------
 

@@ -14,10 +14,11 @@ from fastapi.testclient import TestClient
 from cds_service.app import create_app
 from cds_service.app._topics import wants_json
 from cds_service.cli import main
-from cds_service.content import USE_ATTRIBUTES, Content, load_content
+from cds_service.content import USE_ATTRIBUTES, Content
 from cds_service.pages import reference_markdown, topic_pages
 from cds_service.pages._markdown import REGENERATE
 from cds_service.pipeline import CdsService
+from cds_service.profile import load_site_content as load_content
 from cds_service.trust import AuthenticationFailed, VerifiedCaller
 
 from .htmlcheck import check_html, visible_text
@@ -266,7 +267,7 @@ def test_docs_writes_the_pages_as_a_static_site(
 ) -> None:
     out = tmp_path / "site"
     assert main(["docs", "--out", str(out)]) == 0
-    assert "11 pages (content version 2.0.0)" in capsys.readouterr().out
+    assert "12 pages (content version 2.0.0)" in capsys.readouterr().out  # 11 topics and the index
     index = (out / "index.html").read_text(encoding="utf-8")
     links = check_html(index).links
     assert [f"topics/{code}.html" for code in TOPICS] == [
@@ -313,4 +314,6 @@ def test_the_markdown_reference_names_every_topic_and_attribute(tmp_path: Path) 
         assert f"(`{code}`)" in text
     for label in ("Bibliographic citation", "Developer", "Funding source", "Release date"):
         assert text.count(f"| {label} |") == len(TOPICS)
-    assert text.count("| Uses date of birth | Yes.") == 5
+    assert (
+        text.count("| Uses date of birth | Yes.") == 6
+    )  # hypermagnesemia, hypomagnesemia, mg-digoxin, the K and Ca cards, mg-wasting

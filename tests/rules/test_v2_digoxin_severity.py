@@ -64,7 +64,9 @@ def test_digoxin_line_is_0_82_mmol_or_2_0_mg_dl(
     assert finding.values["target"] == target
     assert finding.values["target_both"] == "2 mg/dL (0.82 mmol/L)"
     rendered = card_of(finding)
-    assert rendered["summary"].startswith(f"Digoxin with Mg {value} {unit} (target {target})")
+    assert rendered["summary"].startswith(
+        f"Digoxin with Mg {value} {unit}, below {target}: toxicity risk; "
+    )
 
 
 def test_digoxin_with_mg_2_1_mg_dl_gets_no_card() -> None:

@@ -110,7 +110,10 @@ def test_egfr_from_a_newer_creatinine_gates_the_dose() -> None:
     )
     assert finding.advice is not None
     assert finding.advice.action == "oral_reduced"
-    assert "(CKD-EPI 2021 from creatinine 2.0 mg/dL on 2026-11-19)" in card_of(finding)["detail"]
+    assert (
+        "eGFR 25 mL/min/1.73 m2 (CKD-EPI 2021 from creatinine 2.0 mg/dL on 2026-11-19"
+        in (card_of(finding)["detail"])
+    )
 
 
 def test_an_egfr_above_a_comparator_is_never_low() -> None:
@@ -138,7 +141,8 @@ def test_egfr_below_15_is_kidney_failure(
 ) -> None:
     finding = _fire(topic, labs, drugs, extra_labs=[egfr(14)])
     assert finding.advice is not None
-    assert finding.advice.action == "kidney_failure"
+    # No repletion dose; a critical Mg is still treated now, dosed with nephrology.
+    assert finding.advice.action == ("kidney_failure" if route == "oral" else "kidney_failure_iv")
     assert finding.advice.suggestion is None
     rendered = card_of(finding)
     assert (
@@ -151,6 +155,8 @@ def test_egfr_below_15_is_kidney_failure(
     if topic in QUOTES_ACTION:
         assert rendered["summary"].endswith(
             "Mg accumulates in kidney failure: dose with nephrology"
+            if route == "oral"
+            else "treat now, dosing with nephrology (Mg accumulates in kidney failure)"
         )
     else:
         assert rendered["summary"].endswith("(kidney failure: dose with nephrology)")
@@ -165,7 +171,7 @@ def test_a_kidney_failure_condition_is_kidney_failure_whatever_the_egfr(
 ) -> None:
     finding = _fire(topic, labs, drugs, extra_labs=[egfr(70)], conditions=[found])
     assert finding.advice is not None
-    assert finding.advice.action == "kidney_failure"
+    assert finding.advice.action == ("kidney_failure" if route == "oral" else "kidney_failure_iv")
     assert finding.advice.suggestion is None
     display = found["code"]["coding"][0]["display"]
     assert f"Mg accumulates in kidney failure (Condition: {display})" in card_of(finding)["detail"]
@@ -213,12 +219,14 @@ def test_a_child_gets_weight_based_text_and_no_fixed_dose_order(
     if route == "iv":
         assert finding.advice.action == "iv_child"
         assert (
-            "Magnesium sulfate 25-50 mg/kg (max 2 g) IV (003): 450-900 mg for the latest weight "
-            "(18 kg on 2026-11-17)."
+            "Magnesium sulfate 25-50 mg/kg (max 2 g) IV (J Pediatr Health Care 2021): 450-900 mg "
+            "for the latest weight (18 kg on 2026-11-17)."
         ) in rendered["detail"]
     else:
         assert finding.advice.action == "oral_child"
-        assert "Oral magnesium: dose by weight with the paediatric team." in rendered["detail"]
+        assert (
+            "Oral magnesium: dose by weight with the paediatric team (J Pediatr Health Care 2021)."
+        ) in rendered["detail"]
     if topic not in QUOTES_ACTION:
         assert rendered["summary"].endswith("(child: dose by weight)")
 
@@ -250,8 +258,8 @@ def test_child_iv_range_for_the_latest_weight(found: dict[str, Any], shown: str)
 def test_child_without_a_weight_is_asked_to_be_weighed() -> None:
     detail = card_of(fire("hypomagnesemia", labs=[mg(1.0)], pat=child_born(12)))["detail"]
     assert (
-        "Magnesium sulfate 25-50 mg/kg (max 2 g) IV (003); no body weight in the last 30 days: "
-        "weigh the child first."
+        "Magnesium sulfate 25-50 mg/kg (max 2 g) IV (J Pediatr Health Care 2021); no body weight "
+        "in the last 30 days: weigh the child first."
     ) in detail
 
 
@@ -282,4 +290,4 @@ def test_kidney_failure_wins_over_age() -> None:
         "hypomagnesemia", labs=[mg(1.0), weight(18)], pat=child_born(6), conditions=[condition()]
     )
     assert finding.advice is not None
-    assert finding.advice.action == "kidney_failure"
+    assert finding.advice.action == "kidney_failure_iv"

@@ -17,8 +17,9 @@ from fastapi.testclient import TestClient
 from cds_service._logging import patient_hash
 from cds_service.app import create_app
 from cds_service.cli import main
-from cds_service.content import Content, load_content
+from cds_service.content import Content
 from cds_service.pipeline import CdsService
+from cds_service.profile import load_site_content as load_content
 from cds_service.store import Store
 from cds_service.trust import VerifiedCaller
 

@@ -21,7 +21,9 @@ from .kit import (
     not_to_give,
     order,
     quiet,
+    serum_mg_order,
     statement,
+    value_string,
     with_route,
 )
 
@@ -454,3 +456,29 @@ def test_shipped_snooze_defaults() -> None:
     }
     # Never a critical tier.
     assert all("critical" not in per for per in hours.values())
+
+
+# --- a serum Mg being ordered answers every "check Mg"; an unreadable newest Mg is not "none" ---
+
+
+def test_a_serum_mg_order_answers_the_check_mg_of_every_card() -> None:
+    drafts = [order("kcl"), serum_mg_order()]
+    k_card = fire("mg-refractory-hypokalemia", "order-sign", labs=[potassium(2.8)], drafts=drafts)
+    assert k_card.suggestions == ()
+    gap = quiet(
+        "mg-monitoring-gap",
+        "order-select",
+        drafts=[order("tacrolimus"), serum_mg_order()],
+    )
+    assert gap == "a serum Mg is among the orders being placed"
+
+
+def test_an_unreadable_newest_mg_is_never_called_missing() -> None:
+    unreadable = value_string("19123-9", "see comment", days_ago=1)
+    rendered = card("mg-refractory-hypokalemia", labs=[potassium(3.2), unreadable])
+    assert rendered["summary"] == (
+        "K 3.2 mmol/L is low with no current Mg (the latest could not be read): check Mg; "
+        "low Mg keeps K from correcting"
+    )
+    assert "The latest Mg result (2026-11-19) could not be read: review it" in rendered["detail"]
+    assert "No Mg result in the last" not in rendered["detail"]

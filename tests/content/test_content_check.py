@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from cds_service.checks import check_content, checked_content, fixture_scenarios, value_sets
-from cds_service.content import load_content
+from cds_service.profile import load_site_content
 from cds_service.render import SUMMARY_LIMIT
 from tests.facts.builders import CARDS, REPO
 
@@ -271,7 +271,7 @@ DECLINING = FakeSpec(
 
 
 def test_declared_examples_render_every_indicator_and_value_set() -> None:
-    report = check_content(load_content(CARDS), scenarios=(), specs=[DECLINING])
+    report = check_content(load_site_content(CARDS), scenarios=(), specs=[DECLINING])
     assert report.ok, [str(p) for p in report.problems.values()]
     assert report.value_sets == 6  # typical, 4 one-at-a-time variations, all at their last
     assert report.scenarios == 0
@@ -280,7 +280,7 @@ def test_declared_examples_render_every_indicator_and_value_set() -> None:
 def test_a_value_the_rule_does_not_provide_fails_with_the_value_set() -> None:
     values = {k: v for k, v in DECLINING.values.items() if k != "span_days"}
     report = check_content(
-        load_content(CARDS), scenarios=(), specs=[FakeSpec("mg-declining", ("info",), values)]
+        load_site_content(CARDS), scenarios=(), specs=[FakeSpec("mg-declining", ("info",), values)]
     )
     messages = [str(p) for p in report.problems.values()]
     assert messages == [
@@ -292,7 +292,7 @@ def test_a_value_the_rule_does_not_provide_fails_with_the_value_set() -> None:
 def test_a_summary_too_long_for_one_example_only() -> None:
     values = dict(DECLINING.values, cni=("tacrolimus", "tacrolimus and cyclosporine " * 3))
     report = check_content(
-        load_content(CARDS), scenarios=(), specs=[FakeSpec("mg-declining", ("info",), values)]
+        load_site_content(CARDS), scenarios=(), specs=[FakeSpec("mg-declining", ("info",), values)]
     )
     problems = list(report.problems.values())
     assert {p.template for p in problems} == {"summary.info"}
@@ -327,12 +327,12 @@ def test_mechanisms_and_notes_are_rendered_for_every_key() -> None:
         },
         notes=("kidney", "egfr_low", "on_cni", "cni_persistent", "ppi", "diuretic", "digoxin"),
     )
-    report = check_content(load_content(CARDS), scenarios=(), specs=[wasting])
+    report = check_content(load_site_content(CARDS), scenarios=(), specs=[wasting])
     assert report.ok, [str(p) for p in report.problems.values()]
     broken = FakeSpec(
         wasting.code, wasting.indicators, wasting.values, notes=("other_wasting", "renal")
     )
-    report = check_content(load_content(CARDS), scenarios=(), specs=[broken])
+    report = check_content(load_site_content(CARDS), scenarios=(), specs=[broken])
     assert {p.template for p in report.problems.values()} == {"notes.renal"}
     (problem,) = report.problems.values()
     assert problem.message == "no such template (the rule emits it)"

@@ -78,7 +78,17 @@ class Content:
     sources: Mapping[str, Source]
     advice: CompiledAdvice
     topics: Mapping[str, CompiledTopic]
-    usable_lab_statuses: frozenset[str]
+
+    @property
+    def usable_lab_statuses(self) -> frozenset[str]:
+        """Observation statuses whose results are used; preliminary ones only by setting.
+
+        Derived from the settings on every read, so a content whose settings are replaced never
+        keeps the statuses of the settings it was loaded with.
+        """
+        if self.settings.accept_preliminary_results:
+            return _WITH_PRELIMINARY
+        return _USABLE_LAB_STATUSES
 
 
 _ENV = ImmutableSandboxedEnvironment(
@@ -341,7 +351,4 @@ def load_content(
         sources=sources,
         advice=_load_advice(directory, overlays, advice, sources),
         topics=_load_topics(directory, overlays, specs, sources),
-        usable_lab_statuses=_WITH_PRELIMINARY
-        if settings.accept_preliminary_results
-        else _USABLE_LAB_STATUSES,
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -158,36 +158,48 @@ def _load(model: type[_Model], directory: Path, overlays: Sequence[Path], relati
 # --- templates ------------------------------------------------------------------------------
 
 
-def _compile(path: Path, where: str, source: str, allowed: frozenset[str]) -> Template:
-    try:
-        parsed = _ENV.parse(source)
-    except TemplateSyntaxError as exc:
-        raise ContentError(f"{path}: {where}: line {exc.lineno}: {exc.message}") from None
-    unknown = sorted(meta.find_undeclared_variables(parsed) - allowed - _TEMPLATE_FUNCTIONS)
-    if unknown:
-        raise ContentError(
-            f"{path}: {where}: unknown variable {', '.join(unknown)} "
-            "(not provided by the rule for this topic)"
-        )
-    return _ENV.from_string(source)
+@dataclass(slots=True)
+class _Templates:
+    """Compiles the templates of one file: each is checked for its syntax, the variables it
+    uses and the sources it cites, and a problem is reported with the file and the field."""
 
-
-def _cited(sources: Iterable[str]) -> list[str]:
+    path: Path
+    allowed: frozenset[str]
+    sources: Mapping[str, Source]
+    cited: list[str] = field(default_factory=list)
     """Source keys named in ``cite(...)`` calls, in order of first mention."""
+
+    def compile(self, where: str, source: str) -> Template:
+        try:
+            parsed = _ENV.parse(source)
+        except TemplateSyntaxError as exc:
+            raise ContentError(f"{self.path}: {where}: line {exc.lineno}: {exc.message}") from None
+        used = meta.find_undeclared_variables(parsed)
+        unknown = sorted(used - self.allowed - _TEMPLATE_FUNCTIONS)
+        if unknown:
+            raise ContentError(
+                f"{self.path}: {where}: unknown variable {', '.join(unknown)} "
+                "(not provided by the rule for this topic)"
+            )
+        keys = _cite_keys(parsed)
+        missing = [key for key in keys if key not in self.sources]
+        if missing:
+            raise ContentError(
+                f"{self.path}: {where}: cites sources not in sources.yaml: {missing}"
+            )
+        self.cited.extend(key for key in keys if key not in self.cited)
+        return _ENV.from_string(source)
+
+
+def _cite_keys(parsed: nodes.Template) -> list[str]:
+    """Source keys named in the ``cite(...)`` calls of a template, in order of first mention."""
     keys: list[str] = []
-    for source in sources:
-        for call in _ENV.parse(source).find_all(nodes.Call):
-            if isinstance(call.node, nodes.Name) and call.node.name == "cite":
-                for arg in call.args:
-                    if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
-                        keys.append(arg.value)
+    for call in parsed.find_all(nodes.Call):
+        if isinstance(call.node, nodes.Name) and call.node.name == "cite":
+            for arg in call.args:
+                if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
+                    keys.append(arg.value)
     return list(dict.fromkeys(keys))
-
-
-def _check_cited(path: Path, cited: Sequence[str], sources: Mapping[str, Source]) -> None:
-    unknown = [key for key in cited if key not in sources]
-    if unknown:
-        raise ContentError(f"{path}: cites sources not in sources.yaml: {unknown}")
 
 
 def _load_topic(
@@ -212,31 +224,27 @@ def _load_topic(
     unused = [key for key in topic.summary if key not in spec.indicators]
     if unused:
         raise ContentError(f"{path}: summary: the rule never emits {unused}")
-    allowed = spec.template_names()
-    texts = [*topic.summary.values(), topic.detail, *topic.notes.values()]
-    texts += [text for m in topic.mechanisms.values() for text in (m.mechanism, m.alternative)]
-    cited = _cited(texts)
-    _check_cited(path, cited, sources)
+    templates = _Templates(path, spec.template_names(), sources)
+    compile_ = templates.compile
+    # Keyword arguments are evaluated in order: ``cited`` comes last, once all are compiled.
     return CompiledTopic(
         topic=topic,
         spec=spec,
         path=path,
         summaries={
-            indicator: _compile(path, f"summary.{indicator}", text, allowed)
+            indicator: compile_(f"summary.{indicator}", text)
             for indicator, text in topic.summary.items()
         },
-        detail=_compile(path, "detail", topic.detail, allowed),
-        notes={
-            key: _compile(path, f"notes.{key}", text, allowed) for key, text in topic.notes.items()
-        },
+        detail=compile_("detail", topic.detail),
+        notes={key: compile_(f"notes.{key}", text) for key, text in topic.notes.items()},
         mechanisms={
             key: (
-                _compile(path, f"mechanisms.{key}.mechanism", m.mechanism, allowed),
-                _compile(path, f"mechanisms.{key}.alternative", m.alternative, allowed),
+                compile_(f"mechanisms.{key}.mechanism", m.mechanism),
+                compile_(f"mechanisms.{key}.alternative", m.alternative),
             )
             for key, m in topic.mechanisms.items()
         },
-        cited=tuple(cited),
+        cited=tuple(templates.cited),
     )
 
 
@@ -253,17 +261,13 @@ def _load_advice(
         missing = [key for key in needed if key not in present]
         if missing:
             raise ContentError(f"{path}: {section}: missing {missing} (the rules use them)")
-    allowed = frozenset(spec.values)
-    texts = [*advice.actions.values(), *advice.cautions.values(), *advice.lines.values()]
-    cited = _cited(texts)
-    _check_cited(path, cited, sources)
+    templates = _Templates(path, frozenset(spec.values), sources)
+    compile_ = templates.compile
     return CompiledAdvice(
-        actions={k: _compile(path, f"actions.{k}", t, allowed) for k, t in advice.actions.items()},
-        cautions={
-            k: _compile(path, f"cautions.{k}", t, allowed) for k, t in advice.cautions.items()
-        },
-        lines={k: _compile(path, f"lines.{k}", t, allowed) for k, t in advice.lines.items()},
-        cited=tuple(cited),
+        actions={k: compile_(f"actions.{k}", t) for k, t in advice.actions.items()},
+        cautions={k: compile_(f"cautions.{k}", t) for k, t in advice.cautions.items()},
+        lines={k: compile_(f"lines.{k}", t) for k, t in advice.lines.items()},
+        cited=tuple(templates.cited),
     )
 
 
@@ -323,11 +327,16 @@ def load_content(
     settings = _load(SiteSettings, directory, overlays, "settings.yaml")
     value_sets_data, value_sets_path = _read_layered(directory, overlays, "valuesets.yaml")
     value_sets = _validate(ValueSets, value_sets_path, value_sets_data)
-    meds = _load(Medications, directory, overlays, "medications.yaml")
+    meds_data, meds_path = _read_layered(directory, overlays, "medications.yaml")
+    meds = _validate(Medications, meds_path, meds_data)
     formulary = _load(Formulary, directory, overlays, "formulary.yaml")
     sources = _load(Sources, directory, overlays, "sources.yaml").sources
-    for entry in meds.spacing.values():
-        _check_cited(directory / "medications.yaml", entry.sources, sources)
+    for name, entry in meds.spacing.items():
+        unknown = [key for key in entry.sources if key not in sources]
+        if unknown:
+            raise ContentError(
+                f"{meds_path}: spacing.{name}.sources: not in sources.yaml: {unknown}"
+            )
     return Content(
         directory=directory,
         overlays=overlays,

@@ -6,10 +6,9 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import get_type_hints
 
 import pytest
-
-from typing import get_type_hints
 
 from cds_service.content import ContentError, Threshold, TopicSpec
 from cds_service.facts import PREDICATES, Facts
@@ -116,9 +115,7 @@ def test_shipped_twins_are_conversions_of_each_other(name: str, factor: float) -
 def test_every_twinned_threshold_is_checked_for_conversion() -> None:
     t = shipped().settings.thresholds
     twinned = {
-        name
-        for name, line in t
-        if isinstance(line, Threshold) and line.mg_per_dl is not None
+        name for name, line in t if isinstance(line, Threshold) and line.mg_per_dl is not None
     }
     assert twinned == set(TWIN_FACTORS)
 
@@ -165,9 +162,7 @@ def test_codes_the_contract_leaves_out_are_in_no_value_set(code: str) -> None:
 
 def test_shipped_kidney_failure_condition_value_set() -> None:
     # 4.4: ESRD, CKD stage 5, dependence on dialysis (SNOMED) and N18.6, Z99.2 (ICD-10-CM).
-    assert {
-        (system, code) for (system, code), name in shipped().condition_by_code.items()
-    } == {
+    assert {(system, code) for (system, code), name in shipped().condition_by_code.items()} == {
         ("http://snomed.info/sct", "46177005"),
         ("http://snomed.info/sct", "433146000"),
         ("http://snomed.info/sct", "105502003"),
@@ -278,9 +273,7 @@ NAME_ONLY_INGREDIENTS = {
 
 
 @pytest.mark.parametrize(("cls", "names"), NAME_ONLY_INGREDIENTS.items())
-def test_ingredients_without_a_verified_code_are_matched_by_name(
-    cls: str, names: set[str]
-) -> None:
+def test_ingredients_without_a_verified_code_are_matched_by_name(cls: str, names: set[str]) -> None:
     index = shipped().medications
     coded = set(index.ingredient_by_code.values())
     for name in names:
@@ -721,7 +714,7 @@ BROKEN: list[tuple[str, Callable[[Path], object], str, list[str]]] = [
     ),
     (
         "advice-missing-key",
-        lambda d: edit(d / "advice.yaml", "  oral_more: \"already", "  oral_mor: \"already"),
+        lambda d: edit(d / "advice.yaml", '  oral_more: "already', '  oral_mor: "already'),
         "advice.yaml",
         ["actions", "missing ['oral_more']"],
     ),
@@ -903,3 +896,117 @@ def test_a_site_edit_takes_effect(tmp_path: Path) -> None:
     assert fired("hypomagnesemia", labs=[mg(1.4)], content=content).values["threshold"] == (
         "1.45 mg/dL"
     )
+
+
+# --- a site's overlay, merged on top of the shipped cards/ ----------------------------------
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_an_overlay_merges_key_by_key_on_top(tmp_path: Path) -> None:
+    overlay = tmp_path / "site"
+    write(
+        overlay / "settings.yaml",
+        "thresholds:\n  mg_low: {mmol_per_l: 0.60, mg_per_dl: 1.45}\nmax_cards: 3\n",
+    )
+    write(
+        overlay / "topics" / "mg-declining.yaml",
+        'summary:\n  info: "Mg falling on {{ cni }}: {{ mg }}"\n',
+    )
+    content = load_site_content(CARDS, [overlay])
+    assert content.overlays == (overlay,)
+    t = content.settings.thresholds
+    assert (t.mg_low.mmol_per_l, t.mg_low.mg_per_dl) == (0.60, 1.45)
+    assert (t.mg_critical.mmol_per_l, t.mg_critical.mg_per_dl) == (0.50, 1.2)  # kept
+    assert content.settings.max_cards == 3
+    assert content.settings.windows == shipped().settings.windows
+    declining = content.topics["mg-declining"]
+    assert declining.path == overlay / "topics" / "mg-declining.yaml"
+    assert declining.topic.summary == {"info": "Mg falling on {{ cni }}: {{ mg }}"}
+    assert declining.topic.detail == shipped().topics["mg-declining"].topic.detail
+    silent("hypomagnesemia", labs=[mg(1.5)], content=content)
+    assert fired("hypomagnesemia", labs=[mg(1.4)], content=content).values["threshold"] == (
+        "1.45 mg/dL"
+    )
+
+
+# (id, file under the overlay, its text, words the message must contain)
+BROKEN_OVERLAYS = [
+    (
+        "settings-field",
+        "settings.yaml",
+        "windows:\n  monitoring_gap_days: six weeks\n",
+        ["windows.monitoring_gap_days"],
+    ),
+    (
+        "settings-order",
+        "settings.yaml",
+        "thresholds:\n  mg_digoxin: {mmol_per_l: 0.82, mg_per_dl: 2.0}\n"
+        "  mg_critical: {mmol_per_l: 0.90, mg_per_dl: 2.2}\n",
+        ["thresholds", "mg_critical must be below mg_low"],
+    ),
+    (
+        "topic-undeclared-variable",
+        "topics/mg-declining.yaml",
+        'summary:\n  info: "Mg falling on {{ cni }}: {{ patient_name }}"\n',
+        ["summary.info", "unknown variable patient_name"],
+    ),
+    (
+        "topic-unknown-cite",
+        "topics/mg-digoxin.yaml",
+        "notes:\n  kidney: \"eGFR {{ egfr }} {{ cite('local-protocol') }}\"\n",
+        ["notes.kidney", "local-protocol"],
+    ),
+    (
+        "advice-undeclared-variable",
+        "advice.yaml",
+        'actions:\n  oral_start: "start {{ oral_brand }}"\n',
+        ["actions.oral_start", "unknown variable oral_brand"],
+    ),
+    (
+        "spacing-unknown-source",
+        "medications.yaml",
+        'spacing:\n  levothyroxine: {interval: "4 h apart", sources: [site-protocol]}\n',
+        ["spacing.levothyroxine.sources", "site-protocol"],
+    ),
+    (
+        "formulary-label-too-long",
+        "formulary.yaml",
+        "medications:\n  oral_magnesium:\n    label: " + "x" * 81 + "\n",
+        ["medications.oral_magnesium.label"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("relative", "text", "words"),
+    [case[1:] for case in BROKEN_OVERLAYS],
+    ids=[case[0] for case in BROKEN_OVERLAYS],
+)
+def test_a_broken_overlay_names_the_overlay_file_and_the_field(
+    tmp_path: Path, relative: str, text: str, words: list[str]
+) -> None:
+    overlay = tmp_path / "site"
+    broken = write(overlay / relative, text)
+    with pytest.raises(ContentError) as raised:
+        load_site_content(CARDS, [overlay])
+    message = str(raised.value)
+    assert message.startswith(f"{broken}: ")
+    for word in words:
+        assert word in message
+
+
+def test_an_overlay_topic_without_a_rule_is_refused(tmp_path: Path) -> None:
+    overlay = tmp_path / "site"
+    write(overlay / "topics" / "mg-rising.yaml", "code: mg-rising\n")
+    with pytest.raises(ContentError, match=r"no rule for topics \['mg-rising'\]"):
+        load_site_content(CARDS, [overlay])
+
+
+def test_an_overlay_that_is_not_a_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ContentError, match=f"{tmp_path / 'nowhere'}: not a directory"):
+        load_site_content(CARDS, [tmp_path / "nowhere"])

@@ -61,9 +61,7 @@ def test_stale_low_mg_on_a_cni_hands_over_to_monitoring_gap_at_once() -> None:
     # warning because it was below the warning line (1.6 mg/dL).
     for days in (31, 35, 43):
         assert _topics([mg(1.0, "mg/dL", days)]) == {"mg-monitoring-gap"}
-        finding = fired(
-            "mg-monitoring-gap", labs=[mg(1.0, "mg/dL", days)], meds=[rx("tacrolimus")]
-        )
+        finding = fired("mg-monitoring-gap", labs=[mg(1.0, "mg/dL", days)], meds=[rx("tacrolimus")])
         assert finding.indicator == "warning"
         assert finding.values["reason"] == "stale_low"
         assert finding.values["last_mg"] == "1.0 mg/dL"

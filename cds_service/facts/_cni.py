@@ -74,8 +74,12 @@ def _for_ingredient(
     old_level = any(level.effective < now - timedelta(days=new_days) for level in levels)
     being_started = bool(ordered) and not active and not history and not prior and not old_level
     if being_started:
-        evidence.append(f"{cni} ordered now with no earlier order or level: a new start")
-        return now, True, evidence
+        evidence.append(
+            f"{cni} ordered now with no earlier order and no level older than {new_days} days:"
+            " a new start"
+        )
+        # The draft is dated by the request; a recent level is earlier evidence of the course.
+        return min([*dates, now]), True, evidence
     return min(dates, default=None), False, evidence
 
 

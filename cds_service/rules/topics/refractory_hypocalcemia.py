@@ -97,9 +97,7 @@ def _corrected(facts: Facts, config: RuleConfig) -> _LowCalcium | str:
         row(corrected.albumin, config),
         Row("Corrected calcium (Payne)", corrected.shown, total.day),
     )
-    return _LowCalcium(
-        "Corrected Ca", corrected.shown_reported, basis, is_critical, total, table
-    )
+    return _LowCalcium("Corrected Ca", corrected.shown_reported, basis, is_critical, total, table)
 
 
 def refractory_hypocalcemia(facts: Facts, config: RuleConfig) -> Outcome:

@@ -147,5 +147,6 @@ def patient_view_request(
             "observations": _bundle(obs),
             "medicationRequests": _bundle(meds),
             "medicationStatements": None,
+            "conditions": _bundle([]),
         },
     }

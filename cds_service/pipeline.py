@@ -43,6 +43,10 @@ def order_key(finding: Finding) -> str | None:
     return hashlib.sha256(joined.encode()).hexdigest()[:32]
 
 
+def _would_block(finding: Finding) -> str | None:
+    raise WouldBlock
+
+
 class UnknownService(ServiceError):
     def __init__(self, service_id: str) -> None:
         super().__init__(404, [Issue(f"no CDS service '{service_id}'", "not-found")])
@@ -121,8 +125,6 @@ class CdsService:
         inline: bool = False,
     ) -> HookResult:
         profile = self.profile_for(caller)
-        if inline and self._reads_store(profile, service_id):
-            raise WouldBlock
         data = self.gather(request, profile, inline=inline)
         hashed = patient_hash(self.settings.patient_hash_key, request.patient_id)
         evaluation = profile.engine.evaluate(
@@ -132,7 +134,7 @@ class CdsService:
             draft_orders=data.draft_orders,
             medications=data.medications,
             now=now,
-            suppress=self._suppressor(profile, service_id, hashed, now),
+            suppress=self._suppressor(profile, service_id, hashed, now, inline=inline),
             notes=data.notes,
         )
         return HookResult(request, evaluation, hashed)
@@ -172,10 +174,15 @@ class CdsService:
         return self.store is not None and profile.snooze.reads_overrides(service_id)
 
     def _suppressor(
-        self, profile: Profile, service_id: str, hashed: str, now: datetime
+        self, profile: Profile, service_id: str, hashed: str, now: datetime, *, inline: bool
     ) -> Suppressor | None:
+        """Reads this patient's overrides once a card is about to be shown. On the event loop
+        (``inline``) that read would block: the call is retried in a worker thread, which costs
+        only calls that have a card to show (most have none)."""
         if self.store is None or not self._reads_store(profile, service_id):
             return None
+        if inline:
+            return _would_block
         return profile.snooze.suppressor(
             self.store,
             topics=set(profile.content.topics),

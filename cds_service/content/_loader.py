@@ -96,9 +96,20 @@ _ENV = ImmutableSandboxedEnvironment(
 )
 
 
+_UNIT_KEYS: dict[str, str] = {}
+
+
 def unit_key(unit: str) -> str:
-    """Units match case-insensitively and ignoring spaces ("mL/min/1.73 m2" = "mL/min/1.73m2")."""
-    return "".join(unit.split()).lower()
+    """Units match case-insensitively and ignoring spaces ("mL/min/1.73 m2" = "mL/min/1.73m2").
+
+    Memoised: a request carries thousands of results in a handful of distinct units.
+    """
+    key = _UNIT_KEYS.get(unit)
+    if key is None:
+        key = "".join(unit.split()).lower()
+        if len(_UNIT_KEYS) < 10_000:
+            _UNIT_KEYS[unit] = key
+    return key
 
 
 # --- reading and merging --------------------------------------------------------------------

@@ -240,6 +240,65 @@ def _selected(hook: str, context: Mapping[str, Any]) -> frozenset[str] | None:
     return frozenset(s for s in selections if isinstance(s, str))
 
 
+@dataclass(frozen=True, slots=True)
+class _Labs:
+    results: dict[str, list[LabResult]]
+    current: dict[str, LabResult]
+    skipped: list[SkippedResult]
+
+
+def _labs(observations: Sequence[Resource], content: Content, now: datetime) -> _Labs:
+    """Usable results per analyte (none from the future beyond clock skew), and the current ones."""
+    results, skipped = read_labs(observations, content)
+    latest = now + _CLOCK_SKEW
+    results = {
+        analyte: [r for r in found if r.effective <= latest] for analyte, found in results.items()
+    }
+    window = timedelta(days=content.settings.windows.current_lab_days)
+    current = {
+        analyte: result
+        for analyte, found in results.items()
+        if (result := _current(found, now, window)) is not None
+    }
+    return _Labs(results, current, skipped)
+
+
+@dataclass(frozen=True, slots=True)
+class _Medications:
+    active: tuple[MedicationFact, ...]
+    history: tuple[MedicationFact, ...]
+    drafts: tuple[MedicationFact, ...]
+    ignored: tuple[IgnoredOrder, ...]
+
+
+def _medications(
+    on_file: Sequence[Resource],
+    draft_orders: Sequence[Resource],
+    medications: Mapping[str, Resource],
+    content: Content,
+    selected: frozenset[str] | None,
+) -> _Medications:
+    index = content.medications
+    statuses = frozenset(content.settings.active_medication_statuses)
+    known, ignored = read_medications(
+        on_file, draft=False, index=index, medications=medications, active_statuses=statuses
+    )
+    drafts, ignored_drafts = read_medications(
+        draft_orders,
+        draft=True,
+        index=index,
+        medications=medications,
+        active_statuses=statuses,
+        selected=selected,
+    )
+    return _Medications(
+        active=tuple(m for m in known if m.origin == "active"),
+        history=tuple(m for m in known if m.origin == "history"),
+        drafts=tuple(drafts),
+        ignored=(*ignored, *ignored_drafts),
+    )
+
+
 def build_facts(
     *,
     hook: str,
@@ -253,49 +312,20 @@ def build_facts(
     settings = content.settings
     windows, thresholds = settings.windows, settings.thresholds
     by_type = _by_type(resources)
-    labs, skipped = read_labs(by_type.get("Observation", ()), content)
-    latest = now + _CLOCK_SKEW
-    labs = {
-        analyte: [r for r in results if r.effective <= latest] for analyte, results in labs.items()
-    }
-    current_window = timedelta(days=windows.current_lab_days)
-    current = {
-        analyte: result
-        for analyte, results in labs.items()
-        if (result := _current(results, now, current_window)) is not None
-    }
+    labs = _labs(by_type.get("Observation", ()), content, now)
+    results = labs.results
     patient = next(iter(by_type.get("Patient", ())), None)
     birth_date = parse_fhir_date(patient.birthDate) if patient else None
     sex = patient.gender if patient and isinstance(patient.gender, str) else None
     trend_start = now - timedelta(days=windows.trend_days)
-    kidney = kidney_function(
-        [r for r in labs.get("egfr", []) if r.effective >= trend_start],
-        [r for r in labs.get("creatinine", []) if r.effective >= trend_start],
-        birth_date,
-        sex,
-        cap=thresholds.egfr_iv_cap,
-        failure=thresholds.egfr_kidney_failure,
-    )
-    calcium = current.get("calcium")
-    index = content.medications
-    active_statuses = frozenset(settings.active_medication_statuses)
-    on_file, ignored = read_medications(
+    meds = _medications(
         [*by_type.get("MedicationRequest", ()), *by_type.get("MedicationStatement", ())],
-        draft=False,
-        index=index,
-        medications=medications,
-        active_statuses=active_statuses,
-    )
-    drafts, ignored_drafts = read_medications(
         draft_orders,
-        draft=True,
-        index=index,
-        medications=medications,
-        active_statuses=active_statuses,
-        selected=_selected(hook, context),
+        medications,
+        content,
+        _selected(hook, context),
     )
-    active = tuple(m for m in on_file if m.origin == "active")
-    history = tuple(m for m in on_file if m.origin == "history")
+    calcium = labs.current.get("calcium")
     weight_start = now - timedelta(days=windows.weight_max_age_days)
     return Facts(
         hook=hook,
@@ -303,36 +333,45 @@ def build_facts(
         birth_date=birth_date,
         sex=sex,
         age_years=age_in_years(birth_date, now.date()) if birth_date else None,
-        labs=labs,
-        current=current,
-        kidney=kidney,
+        labs=results,
+        current=labs.current,
+        kidney=kidney_function(
+            [r for r in results.get("egfr", []) if r.effective >= trend_start],
+            [r for r in results.get("creatinine", []) if r.effective >= trend_start],
+            birth_date,
+            sex,
+            cap=thresholds.egfr_iv_cap,
+            failure=thresholds.egfr_kidney_failure,
+        ),
         conditions=tuple(
             read_conditions(by_type.get("Condition", ()), content.condition_by_code, now)
         ),
         corrected_calcium=corrected_calcium(
-            calcium, labs.get("albumin", []), windows.albumin_pairing_days
+            calcium, results.get("albumin", []), windows.albumin_pairing_days
         )
         if calcium
         else None,
         mg_trend=tuple(
-            reversed([r for r in labs.get("magnesium", []) if r.effective >= trend_start])
+            reversed([r for r in results.get("magnesium", []) if r.effective >= trend_start])
         ),
-        weight=next((w for w in labs.get("body_weight", []) if w.effective >= weight_start), None),
-        active=active,
-        history=history,
-        drafts=tuple(drafts),
+        weight=next(
+            (w for w in results.get("body_weight", []) if w.effective >= weight_start), None
+        ),
+        active=meds.active,
+        history=meds.history,
+        drafts=meds.drafts,
         lab_orders=_lab_orders(draft_orders, content),
         cni=cni_course(
-            cni_classes=index.groups["cni"],
-            active=active,
-            history=history,
-            drafts=drafts,
-            labs=labs,
+            cni_classes=content.medications.groups["cni"],
+            active=meds.active,
+            history=meds.history,
+            drafts=meds.drafts,
+            labs=results,
             now=now,
             new_days=windows.new_cni_days,
         ),
         adult_age=settings.dosing.adult_age_years,
-        skipped=tuple(skipped),
-        ignored_orders=(*ignored, *ignored_drafts),
-        groups=index.groups,
+        skipped=tuple(labs.skipped),
+        ignored_orders=meds.ignored,
+        groups=content.medications.groups,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -217,7 +216,7 @@ def _from_quantity(quantity: Quantity) -> _Reading | str:
     if type(value) is not float and type(value) is not int and type(value) is not Decimal:
         return "no numeric valueQuantity"
     number = float(value)
-    if not math.isfinite(number) or abs(number) >= _LARGEST:
+    if not -_LARGEST < number < _LARGEST:  # NaN and infinities fail the comparison too
         return "valueQuantity out of range"
     comparator = quantity.comparator
     printed = quantity.unit
@@ -297,8 +296,11 @@ def _result(
 ) -> LabResult:
     # Normalise on the UCUM code, but show the unit the lab printed ("mEq/L", not "meq/L").
     printed = reading.printed
-    specs = content.units[analyte]
-    shown_unit = printed if printed and specs.get(unit_key(printed)) == spec else reading.unit
+    shown_unit = reading.unit
+    if printed and printed != shown_unit:
+        same = content.units[analyte].get(unit_key(printed))
+        if same is spec or same == spec:
+            shown_unit = printed
     value = reading.value
     # Positional: this runs once per Observation on every request.
     return LabResult(

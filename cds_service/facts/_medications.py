@@ -269,21 +269,6 @@ def _classify_concept(
     )
 
 
-def _concept(
-    resource: Resource, index: MedicationIndex, medications: Mapping[str, Resource]
-) -> _Concept:
-    medication = _referenced_medication(resource, medications)
-    key = _concept_key(resource, resource.medicationCodeableConcept) if medication is None else None
-    if key is not None and (cached := index.concept_cache.get(key)) is not None:
-        return cached  # type: ignore[no-any-return]
-    result = _classify_concept(resource, medication, index)
-    if key is not None:
-        if len(index.concept_cache) > _CACHE_LIMIT:
-            index.concept_cache.clear()
-        index.concept_cache[key] = result
-    return result
-
-
 def _refined(
     concept: _Concept, route: Route | None, index: MedicationIndex
 ) -> tuple[frozenset[str], tuple[str, ...]]:
@@ -324,11 +309,19 @@ def _any_word(text: str, phrases: Iterable[str]) -> bool:
     return False
 
 
-def classify(
-    resource: Resource, index: MedicationIndex, medications: Mapping[str, Resource]
+def _route_key(resource: Resource) -> tuple[object, ...]:
+    return tuple(
+        (tuple((c.system, c.code, c.display) for c in _codings(d.route)), d.route.text)
+        if isinstance(d.route, CodeableConcept)
+        else None
+        for d in _dosages(resource)
+    )
+
+
+def _classify(
+    resource: Resource, medication: Resource | None, index: MedicationIndex
 ) -> tuple[frozenset[str], frozenset[str], tuple[str, ...], str, Route | None]:
-    """Ingredients, classes, how they matched, the display text and the route of a product."""
-    concept = _concept(resource, index, medications)
+    concept = _classify_concept(resource, medication, index)
     route = _coded_route(resource, index) or _word_route(
         (*concept.texts, *_route_texts(resource)), index
     )
@@ -340,6 +333,34 @@ def classify(
         concept.display,
         route,
     )
+
+
+def classify(
+    resource: Resource, index: MedicationIndex, medications: Mapping[str, Resource]
+) -> tuple[frozenset[str], frozenset[str], tuple[str, ...], str, Route | None]:
+    """Ingredients, classes, how they matched, the display text and the route of a product.
+
+    Memoised per distinct concept and route: a product's classification never changes for a
+    loaded content, and a chart repeats the same products.
+    """
+    medication = _referenced_medication(resource, medications)
+    key: tuple[object, ...] | None = None
+    if medication is None:
+        concept_key = _concept_key(resource, resource.medicationCodeableConcept)
+        if concept_key is not None:
+            key = (concept_key, _route_key(resource))
+            try:
+                cached = index.concept_cache.get(key)
+            except TypeError:  # a non-string route code somewhere: classify without the cache
+                key, cached = None, None
+            if cached is not None:
+                return cached  # type: ignore[no-any-return]
+    result = _classify(resource, medication, index)
+    if key is not None:
+        if len(index.concept_cache) > _CACHE_LIMIT:
+            index.concept_cache.clear()
+        index.concept_cache[key] = result
+    return result
 
 
 def _started(resource: Resource) -> datetime | None:

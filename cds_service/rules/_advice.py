@@ -47,6 +47,7 @@ ADVICE_SPEC = AdviceSpec(
     actions=(
         "iv_given",
         "kidney_failure",
+        "kidney_failure_iv",
         "iv_child",
         "iv_capped",
         "iv_give",
@@ -138,6 +139,7 @@ def _oral(facts: Facts, config: RuleConfig) -> tuple[str, tuple[str, ...], Sugge
 _CAUTIONS = {
     "iv_given": "iv_given",
     "kidney_failure": "kidney_failure",
+    "kidney_failure_iv": "kidney_failure",
     "iv_child": "child",
     "oral_child": "child",
     "oral_child_on": "child",
@@ -154,8 +156,10 @@ def plan_magnesium(facts: Facts, config: RuleConfig, route: Route) -> MgPlan:
         lines = ("iv_given", *(("iv_cap",) if facts.egfr_below_cap else ()))
         return MgPlan("iv_given", _CAUTIONS["iv_given"], lines, values, None)
     if facts.kidney_failure:
+        # No repletion dose in kidney failure, but a critical Mg still needs treating now.
+        action = "kidney_failure_iv" if route == "iv" else "kidney_failure"
         lines = ("kidney_failure", "iv_cap_failure")
-        return MgPlan("kidney_failure", _CAUTIONS["kidney_failure"], lines, values, None)
+        return MgPlan(action, _CAUTIONS[action], lines, values, None)
     action, lines, suggestion = _iv(facts, config) if route == "iv" else _oral(facts, config)
     return MgPlan(action, _CAUTIONS.get(action), lines, values, suggestion)
 

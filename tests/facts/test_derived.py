@@ -185,8 +185,8 @@ def _iv_action(finding: Finding) -> str:
 @pytest.mark.parametrize(
     ("value", "action"),
     [
-        (14, "kidney_failure"),
-        (14.9, "kidney_failure"),
+        (14, "kidney_failure_iv"),
+        (14.9, "kidney_failure_iv"),
         (15, "iv_capped"),
         (29, "iv_capped"),
         (29.9, "iv_capped"),
@@ -206,7 +206,7 @@ def test_reported_egfr_cap_line(value: float, action: str) -> None:
     ("comparator", "value", "action"),
     [
         ("<", 30, "iv_capped"),
-        ("<", 15, "kidney_failure"),  # "<15" is below 15
+        ("<", 15, "kidney_failure_iv"),  # "<15" is below 15
         ("<=", 15, "iv_capped"),  # at most 15: not below it
         ("<=", 30, "iv_give"),  # at most 30: not below it
         ("<", 31, "iv_give"),  # could be 30: not known to be below

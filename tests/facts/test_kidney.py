@@ -225,10 +225,14 @@ def test_greater_than_60_reported_after_a_low_creatinine_eGFR() -> None:
         (3.6, BORN_1976, "female", False, True),
     ],
 )
+@pytest.mark.parametrize("unit", ["mg/dL", "umol/L"])
 def test_creatinine_derived_lines(
-    scr: float, age_born: str, sex: str, below_cap: bool, failure: bool
+    scr: float, age_born: str, sex: str, below_cap: bool, failure: bool, unit: str
 ) -> None:
-    facts = kidney_facts(creatinine(scr), pat=patient(age_born, sex))
+    value = scr if unit == "mg/dL" else round(scr * 88.42, 2)
+    facts = kidney_facts(creatinine(value, unit), pat=patient(age_born, sex))
+    assert facts.kidney is not None and facts.kidney.derived
+    assert facts.kidney.egfr == pytest.approx(ckd_epi_2021(scr, 50, True), rel=1e-4)
     assert (facts.egfr_below_cap, facts.kidney_failure) == (below_cap, failure)
 
 

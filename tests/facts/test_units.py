@@ -353,7 +353,7 @@ def test_unknown_comparator_is_ignored() -> None:
 # --- conversion rounding never moves a result across a line (exhaustive) --------------------
 # Every printed value from 0.01 to 6.00 (hundredths) in every Mg unit against every Mg line
 # (below for the low lines, above for the high ones: both are checked against every line),
-# and every printed Ca value from 1.00 to 12.00 against both Ca lines, compared with exact
+# and every printed Ca value from 1.00 to 12.00 against every Ca line, compared with exact
 # decimal arithmetic.
 MG_THRESHOLDS = [
     Threshold(mmol_per_l=0.50, mg_per_dl=1.2),
@@ -366,7 +366,9 @@ MG_THRESHOLDS = [
 ]
 CA_THRESHOLDS = [
     Threshold(mmol_per_l=2.12, mg_per_dl=8.5),
+    Threshold(mmol_per_l=1.87, mg_per_dl=7.5),  # 4.1: treat calcium now
     Threshold(mmol_per_l=1.15, mg_per_dl=4.6),
+    Threshold(mmol_per_l=1.0, mg_per_dl=4.0),  # 4.1: ionized, treat calcium now
 ]
 
 

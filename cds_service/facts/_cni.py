@@ -96,8 +96,8 @@ def cni_course(
     """The CNI course, or None when no CNI is active or ordered."""
     present: set[str] = set()
     starts: list[datetime] = []
+    new_starts: list[datetime] = []
     evidence: list[str] = []
-    being_started = False
     for cni in sorted(cni_classes):
         on = [m for m in active if cni in m.classes]
         ordered = [m for m in drafts if cni in m.classes]
@@ -113,16 +113,17 @@ def cni_course(
             now,
             new_days,
         )
-        being_started = being_started or started_now
         evidence.extend(found)
         if start is not None:
-            starts.append(start)
+            (new_starts if started_now else starts).append(start)
     if not present:
         return None
+    # A CNI being started now (a switch from the other one included) dates the course: its
+    # first-week Mg check is not answered by an Mg drawn on the CNI it replaces.
     return CniCourse(
         classes=frozenset(present),
         active=any(m.classes & cni_classes for m in active),
-        start=min(starts, default=None),
-        being_started=being_started,
+        start=min(new_starts or starts, default=None),
+        being_started=bool(new_starts),
         evidence=tuple(evidence),
     )

@@ -106,6 +106,27 @@ def test_an_order_of_the_other_cni_does_not_stop_a_new_start() -> None:
         True,
         True,
     )
+    # The new CNI dates the course: 4.8, "a new start at the moment of the request".
+    assert cni.start == FIXED_NOW
+
+
+def test_an_mg_drawn_on_the_cni_being_replaced_does_not_answer_the_first_week_check() -> None:
+    kw: dict[str, Any] = {
+        "meds": [rx("cyclosporine", authored_days_ago=50)],
+        "drafts": [draft("tacrolimus")],
+        "labs": [mg(2.0, days_ago=20)],
+    }
+    finding = fired("mg-monitoring-gap", "order-select", **kw)
+    assert (finding.indicator, finding.values["reason"], finding.values["cni_start"]) == (
+        "warning",
+        "new_start",
+        "2026-11-20",
+    )
+    # Continuing the same CNI is no new start: the Mg 20 days ago is within the window.
+    kw["drafts"] = [draft("cyclosporine")]
+    assert silent("mg-monitoring-gap", "order-select", **kw) == (
+        "on a CNI, last Mg 2026-10-31 is within 42 days"
+    )
 
 
 def test_a_renewal_with_a_prior_prescription_is_no_new_start() -> None:

@@ -70,8 +70,8 @@ def _time_alternating(fns: list[Callable[[], object]], iterations: int) -> list[
 def in_process(size: int, iterations: int, database_url: str, now: datetime) -> dict[str, Any]:
     from cds_service._logging import configure_logging
     from cds_service.app import settle_heap
-    from cds_service.gathering import RequestsFhirClient
     from cds_service.blocking import WouldBlock
+    from cds_service.gathering import RequestsFhirClient
     from cds_service.pipeline import CdsService
     from cds_service.profile import load_site_content
     from cds_service.protocol import decode_hook_body

@@ -108,7 +108,7 @@ def cni_course(
             cni,
             on,
             [m for m in history if cni in m.classes],
-            [m for m in ordered if m.being_ordered] or ordered,
+            [m for m in ordered if m.being_ordered],
             labs.get(LEVEL_ANALYTE.get(cni, ""), ()),
             now,
             new_days,

@@ -19,7 +19,7 @@ from cds_service.app import create_app
 from cds_service.cli import main
 from cds_service.content import Content
 from cds_service.pipeline import CdsService
-from cds_service.profile import load_site_content as load_content
+from cds_service.profile import load_site_content
 from cds_service.store import Store
 from cds_service.trust import VerifiedCaller
 
@@ -65,7 +65,7 @@ def one_character_changed(tmp_path: Path) -> Content:
     topic = cards / "topics" / "mg-declining.yaml"
     text = topic.read_text(encoding="utf-8")
     topic.write_text(text.replace("recheck sooner", "recheck Sooner", 1), encoding="utf-8")
-    return load_content(cards)
+    return load_site_content(cards)
 
 
 def seen_everywhere(client: TestClient, store: Store) -> dict[str, Any]:
@@ -94,7 +94,7 @@ def seen_everywhere(client: TestClient, store: Store) -> dict[str, Any]:
 
 
 def test_the_version_is_visible_everywhere_after_a_call(store: Store) -> None:
-    content = load_content(CARDS)
+    content = load_site_content(CARDS)
     expected = content.governance.version.as_dict()
     seen = seen_everywhere(client_for(content, store), store)
     assert seen["discovery"] == [expected] * 3
@@ -118,7 +118,7 @@ def test_the_version_is_visible_everywhere_after_a_call(store: Store) -> None:
 def test_a_one_character_change_shows_a_new_fingerprint_everywhere(
     store: Store, tmp_path: Path
 ) -> None:
-    shipped = seen_everywhere(client_for(load_content(CARDS), store), store)
+    shipped = seen_everywhere(client_for(load_site_content(CARDS), store), store)
     edited_content = one_character_changed(tmp_path)
     edited = seen_everywhere(client_for(edited_content, store), store)
     old, new = shipped["card"]["fingerprint"], edited["card"]["fingerprint"]
@@ -132,7 +132,7 @@ def test_a_one_character_change_shows_a_new_fingerprint_everywhere(
 
 
 def test_without_authentication_the_client_columns_stay_empty(store: Store) -> None:
-    seen = seen_everywhere(client_for(load_content(CARDS), store, auth=False), store)
+    seen = seen_everywhere(client_for(load_site_content(CARDS), store, auth=False), store)
     (row,) = seen["export"]
     assert row["iss"] is None and row["tenant"] is None
     assert row["user_hash"] == patient_hash(KEY, USER)
@@ -144,7 +144,7 @@ def test_report_export_and_by_version_from_the_command_line(
     monkeypatch: pytest.MonkeyPatch,
     capsysbinary: pytest.CaptureFixture[bytes],
 ) -> None:
-    seen_everywhere(client_for(load_content(CARDS), store), store)
+    seen_everywhere(client_for(load_site_content(CARDS), store), store)
     store.close()
     monkeypatch.setenv("CDS_DATABASE_URL", database_url)
 

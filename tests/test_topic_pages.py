@@ -18,7 +18,7 @@ from cds_service.content import USE_ATTRIBUTES, Content
 from cds_service.pages import reference_markdown, topic_pages
 from cds_service.pages._markdown import REGENERATE
 from cds_service.pipeline import CdsService
-from cds_service.profile import load_site_content as load_content
+from cds_service.profile import load_site_content
 from cds_service.trust import AuthenticationFailed, VerifiedCaller
 
 from .htmlcheck import check_html, visible_text
@@ -26,14 +26,14 @@ from .settings_support import make_settings
 from .support import CARDS, NOW, REPO, RefusingFhirClient, hook_request, magnesium
 
 BASE = "https://cds.example.org/mg"
-TOPICS = sorted(load_content(CARDS).topics)
+TOPICS = sorted(load_site_content(CARDS).topics)
 JSON = {"Accept": "application/json"}
 
 
 def client_for(content: Content | None = None, **kwargs: Any) -> TestClient:
     service = CdsService(
         settings=make_settings(public_base_url=BASE),
-        content=content or load_content(CARDS),
+        content=content or load_site_content(CARDS),
         store=None,
         fhir_client=RefusingFhirClient(),
         clock=lambda: NOW,
@@ -66,7 +66,7 @@ def threshold_text(raw: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("code", TOPICS)
 def test_each_topic_page_is_valid_html_with_every_section(code: str) -> None:
-    content = load_content(CARDS)
+    content = load_site_content(CARDS)
     response = client_for(content).get(f"/cds-services/topics/{code}")
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/html; charset=utf-8"
@@ -122,7 +122,7 @@ def test_changing_a_threshold_in_a_copy_changes_the_page(tmp_path: Path) -> None
         encoding="utf-8",
     )
     before = visible_text(client_for().get("/cds-services/topics/hypomagnesemia").text)
-    client = client_for(load_content(cards))
+    client = client_for(load_site_content(cards))
     after = visible_text(client.get("/cds-services/topics/hypomagnesemia").text)
     assert "below 0.66 mmol/L (1.6 mg/dL)" in before
     assert "below 0.62 mmol/L (1.5 mg/dL)" in after and "0.66 mmol/L" not in after
@@ -131,7 +131,7 @@ def test_changing_a_threshold_in_a_copy_changes_the_page(tmp_path: Path) -> None
 
 
 def test_json_on_accept_application_json() -> None:
-    content = load_content(CARDS)
+    content = load_site_content(CARDS)
     response = client_for(content).get("/cds-services/topics/mg-digoxin", headers=JSON)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
@@ -202,7 +202,7 @@ def test_pages_need_no_token_when_authentication_is_on() -> None:
 
 
 def test_discovery_lists_the_topic_pages_and_the_content_version() -> None:
-    content = load_content(CARDS)
+    content = load_site_content(CARDS)
     services = client_for(content).get("/cds-services").json()["services"]
     for service in services:
         extension = service["extension"]
@@ -246,7 +246,7 @@ def test_every_content_text_is_escaped(tmp_path: Path) -> None:
         ),
         encoding="utf-8",
     )
-    client = client_for(load_content(cards))
+    client = client_for(load_site_content(cards))
     for path in ("/cds-services/topics/mg-declining", "/cds-services/topics"):
         html = client.get(path).text
         check_html(html)  # no <script>, no on* attribute, no javascript: link
@@ -267,7 +267,7 @@ def test_docs_writes_the_pages_as_a_static_site(
 ) -> None:
     out = tmp_path / "site"
     assert main(["docs", "--out", str(out)]) == 0
-    assert "12 pages (content version 2.0.0)" in capsys.readouterr().out  # 11 topics and the index
+    assert "11 pages (content version 2.0.0)" in capsys.readouterr().out
     index = (out / "index.html").read_text(encoding="utf-8")
     links = check_html(index).links
     assert [f"topics/{code}.html" for code in TOPICS] == [
@@ -299,7 +299,7 @@ def test_docs_refuses_broken_content(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_the_clinical_reference_in_the_repo_is_in_sync_with_cards() -> None:
-    expected = reference_markdown(topic_pages(load_content(CARDS)))
+    expected = reference_markdown(topic_pages(load_site_content(CARDS)))
     committed = (REPO / "docs" / "clinical-reference.md").read_text(encoding="utf-8")
     assert committed == expected, f"docs/clinical-reference.md is stale: run `{REGENERATE}`"
 
@@ -308,12 +308,10 @@ def test_the_markdown_reference_names_every_topic_and_attribute(tmp_path: Path) 
     out = tmp_path / "reference.md"
     assert main(["docs", "--markdown", str(out)]) == 0
     text = out.read_text(encoding="utf-8")
-    content = load_content(CARDS)
+    content = load_site_content(CARDS)
     assert content.governance.version.fingerprint in text
     for code in TOPICS:
         assert f"(`{code}`)" in text
     for label in ("Bibliographic citation", "Developer", "Funding source", "Release date"):
         assert text.count(f"| {label} |") == len(TOPICS)
-    assert (
-        text.count("| Uses date of birth | Yes.") == 6
-    )  # hypermagnesemia, hypomagnesemia, mg-digoxin, the K and Ca cards, mg-wasting
+    assert text.count("| Uses date of birth | Yes.") == 5

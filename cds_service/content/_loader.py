@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -78,8 +78,18 @@ class Content:
     sources: Mapping[str, Source]
     advice: CompiledAdvice
     topics: Mapping[str, CompiledTopic]
-    usable_lab_statuses: frozenset[str]
     governance: Governance
+
+    @property
+    def usable_lab_statuses(self) -> frozenset[str]:
+        """Observation statuses whose results are used; preliminary ones only by setting.
+
+        Derived from the settings on every read, so a content whose settings are replaced never
+        keeps the statuses of the settings it was loaded with.
+        """
+        if self.settings.accept_preliminary_results:
+            return _WITH_PRELIMINARY
+        return _USABLE_LAB_STATUSES
 
 
 _ENV = ImmutableSandboxedEnvironment(
@@ -160,36 +170,51 @@ def _load(model: type[_Model], directory: Path, overlays: Sequence[Path], relati
 # --- templates ------------------------------------------------------------------------------
 
 
-def _compile(path: Path, where: str, source: str, allowed: frozenset[str]) -> Template:
-    try:
-        parsed = _ENV.parse(source)
-    except TemplateSyntaxError as exc:
-        raise ContentError(f"{path}: {where}: line {exc.lineno}: {exc.message}") from None
-    unknown = sorted(meta.find_undeclared_variables(parsed) - allowed - _TEMPLATE_FUNCTIONS)
-    if unknown:
-        raise ContentError(
-            f"{path}: {where}: unknown variable {', '.join(unknown)} "
-            "(not provided by the rule for this topic)"
-        )
-    return _ENV.from_string(source)
+@dataclass(slots=True)
+class _Templates:
+    """Compiles the templates of one file: each is checked for its syntax, the variables it
+    uses and the sources it cites, and a problem is reported with the file and the field."""
 
-
-def _cited(sources: Iterable[str]) -> list[str]:
+    path: Path
+    allowed: frozenset[str]
+    sources: Mapping[str, Source]
+    cited: list[str] = field(default_factory=list)
     """Source keys named in ``cite(...)`` calls, in order of first mention."""
+    used: set[str] = field(default_factory=set)
+    """Every variable the templates use."""
+
+    def compile(self, where: str, source: str) -> Template:
+        try:
+            parsed = _ENV.parse(source)
+        except TemplateSyntaxError as exc:
+            raise ContentError(f"{self.path}: {where}: line {exc.lineno}: {exc.message}") from None
+        used = meta.find_undeclared_variables(parsed)
+        self.used |= used
+        unknown = sorted(used - self.allowed - _TEMPLATE_FUNCTIONS)
+        if unknown:
+            raise ContentError(
+                f"{self.path}: {where}: unknown variable {', '.join(unknown)} "
+                "(not provided by the rule for this topic)"
+            )
+        keys = _cite_keys(parsed)
+        missing = [key for key in keys if key not in self.sources]
+        if missing:
+            raise ContentError(
+                f"{self.path}: {where}: cites sources not in sources.yaml: {missing}"
+            )
+        self.cited.extend(key for key in keys if key not in self.cited)
+        return _ENV.from_string(source)
+
+
+def _cite_keys(parsed: nodes.Template) -> list[str]:
+    """Source keys named in the ``cite(...)`` calls of a template, in order of first mention."""
     keys: list[str] = []
-    for source in sources:
-        for call in _ENV.parse(source).find_all(nodes.Call):
-            if isinstance(call.node, nodes.Name) and call.node.name == "cite":
-                for arg in call.args:
-                    if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
-                        keys.append(arg.value)
+    for call in parsed.find_all(nodes.Call):
+        if isinstance(call.node, nodes.Name) and call.node.name == "cite":
+            for arg in call.args:
+                if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
+                    keys.append(arg.value)
     return list(dict.fromkeys(keys))
-
-
-def _check_cited(path: Path, cited: Sequence[str], sources: Mapping[str, Source]) -> None:
-    unknown = [key for key in cited if key not in sources]
-    if unknown:
-        raise ContentError(f"{path}: cites sources not in sources.yaml: {unknown}")
 
 
 def _load_topic(
@@ -214,37 +239,29 @@ def _load_topic(
     unused = [key for key in topic.summary if key not in spec.indicators]
     if unused:
         raise ContentError(f"{path}: summary: the rule never emits {unused}")
-    allowed = spec.template_names()
-    texts = [*topic.summary.values(), topic.detail, *topic.notes.values()]
-    texts += [text for m in topic.mechanisms.values() for text in (m.mechanism, m.alternative)]
-    cited = _cited(texts)
-    _check_cited(path, cited, sources)
+    templates = _Templates(path, spec.template_names(), sources)
+    compile_ = templates.compile
+    # Keyword arguments are evaluated in order: ``cited`` comes last, once all are compiled.
     return CompiledTopic(
         topic=topic,
         spec=spec,
         path=path,
         summaries={
-            indicator: _compile(path, f"summary.{indicator}", text, allowed)
+            indicator: compile_(f"summary.{indicator}", text)
             for indicator, text in topic.summary.items()
         },
-        detail=_compile(path, "detail", topic.detail, allowed),
-        notes={
-            key: _compile(path, f"notes.{key}", text, allowed) for key, text in topic.notes.items()
-        },
+        detail=compile_("detail", topic.detail),
+        notes={key: compile_(f"notes.{key}", text) for key, text in topic.notes.items()},
         mechanisms={
             key: (
-                _compile(path, f"mechanisms.{key}.mechanism", m.mechanism, allowed),
-                _compile(path, f"mechanisms.{key}.alternative", m.alternative, allowed),
+                compile_(f"mechanisms.{key}.mechanism", m.mechanism),
+                compile_(f"mechanisms.{key}.alternative", m.alternative),
             )
             for key, m in topic.mechanisms.items()
         },
-        cited=tuple(cited),
-        uses_advice=_uses(texts, {"mg_advice", "mg_action", "mg_caution"}),
+        cited=tuple(templates.cited),
+        uses_advice=bool(templates.used & {"mg_advice", "mg_action", "mg_caution"}),
     )
-
-
-def _uses(texts: Iterable[str], names: set[str]) -> bool:
-    return any(meta.find_undeclared_variables(_ENV.parse(text)) & names for text in texts)
 
 
 def _cites(topic: CompiledTopic, advice: CompiledAdvice, spacing: Iterable[str]) -> list[str]:
@@ -294,17 +311,13 @@ def _load_advice(
         missing = [key for key in needed if key not in present]
         if missing:
             raise ContentError(f"{path}: {section}: missing {missing} (the rules use them)")
-    allowed = frozenset(spec.values)
-    texts = [*advice.actions.values(), *advice.cautions.values(), *advice.lines.values()]
-    cited = _cited(texts)
-    _check_cited(path, cited, sources)
+    templates = _Templates(path, frozenset(spec.values), sources)
+    compile_ = templates.compile
     return CompiledAdvice(
-        actions={k: _compile(path, f"actions.{k}", t, allowed) for k, t in advice.actions.items()},
-        cautions={
-            k: _compile(path, f"cautions.{k}", t, allowed) for k, t in advice.cautions.items()
-        },
-        lines={k: _compile(path, f"lines.{k}", t, allowed) for k, t in advice.lines.items()},
-        cited=tuple(cited),
+        actions={k: compile_(f"actions.{k}", t) for k, t in advice.actions.items()},
+        cautions={k: compile_(f"cautions.{k}", t) for k, t in advice.cautions.items()},
+        lines={k: compile_(f"lines.{k}", t) for k, t in advice.lines.items()},
+        cited=tuple(templates.cited),
     )
 
 
@@ -364,11 +377,16 @@ def load_content(
     settings = _load(SiteSettings, directory, overlays, "settings.yaml")
     value_sets_data, value_sets_path = _read_layered(directory, overlays, "valuesets.yaml")
     value_sets = _validate(ValueSets, value_sets_path, value_sets_data)
-    meds = _load(Medications, directory, overlays, "medications.yaml")
+    meds_data, meds_path = _read_layered(directory, overlays, "medications.yaml")
+    meds = _validate(Medications, meds_path, meds_data)
     formulary = _load(Formulary, directory, overlays, "formulary.yaml")
     sources = _load(Sources, directory, overlays, "sources.yaml").sources
-    for entry in meds.spacing.values():
-        _check_cited(directory / "medications.yaml", entry.sources, sources)
+    for name, entry in meds.spacing.items():
+        unknown = [key for key in entry.sources if key not in sources]
+        if unknown:
+            raise ContentError(
+                f"{meds_path}: spacing.{name}.sources: not in sources.yaml: {unknown}"
+            )
     advice_text = _load_advice(directory, overlays, advice, sources)
     topics = _load_topics(directory, overlays, specs, sources)
     spacing_sources = [key for entry in meds.spacing.values() for key in entry.sources]
@@ -395,9 +413,6 @@ def load_content(
         sources=sources,
         advice=advice_text,
         topics=topics,
-        usable_lab_statuses=_WITH_PRELIMINARY
-        if settings.accept_preliminary_results
-        else _USABLE_LAB_STATUSES,
         governance=_load_governance(
             directory, overlays, settings, sources, topics, advice_text, spacing_sources
         ),

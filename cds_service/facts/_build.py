@@ -79,8 +79,9 @@ class Facts:
     def newest_unreadable(self, analyte: str) -> SkippedResult | None:
         """The newest result of ``analyte`` that was reported but could not be read, if it is
         newer than every readable one: then "no result on record" would be wrong."""
+        latest = self.now + _CLOCK_SKEW  # as for readable results: none from the future
         unreadable = [s for s in self.skipped if s.analyte == analyte and s.unreadable]
-        dated = [s for s in unreadable if s.effective is not None]
+        dated = [s for s in unreadable if s.effective is not None and s.effective <= latest]
         newest = max(dated, key=lambda s: s.effective or self.now, default=None)
         readable = next(iter(self.results(analyte)), None)
         if newest is None or newest.effective is None:

@@ -74,8 +74,12 @@ def _for_ingredient(
     old_level = any(level.effective < now - timedelta(days=new_days) for level in levels)
     being_started = bool(ordered) and not active and not history and not prior and not old_level
     if being_started:
-        evidence.append(f"{cni} ordered now with no earlier order or level: a new start")
-        return now, True, evidence
+        evidence.append(
+            f"{cni} ordered now with no earlier order and no level older than {new_days} days:"
+            " a new start"
+        )
+        # The draft is dated by the request; a recent level is earlier evidence of the course.
+        return min([*dates, now]), True, evidence
     return min(dates, default=None), False, evidence
 
 
@@ -92,8 +96,8 @@ def cni_course(
     """The CNI course, or None when no CNI is active or ordered."""
     present: set[str] = set()
     starts: list[datetime] = []
+    new_starts: list[datetime] = []
     evidence: list[str] = []
-    being_started = False
     for cni in sorted(cni_classes):
         on = [m for m in active if cni in m.classes]
         ordered = [m for m in drafts if cni in m.classes]
@@ -104,21 +108,22 @@ def cni_course(
             cni,
             on,
             [m for m in history if cni in m.classes],
-            [m for m in ordered if m.being_ordered] or ordered,
+            [m for m in ordered if m.being_ordered],
             labs.get(LEVEL_ANALYTE.get(cni, ""), ()),
             now,
             new_days,
         )
-        being_started = being_started or started_now
         evidence.extend(found)
         if start is not None:
-            starts.append(start)
+            (new_starts if started_now else starts).append(start)
     if not present:
         return None
+    # A CNI being started now (a switch from the other one included) dates the course: its
+    # first-week Mg check is not answered by an Mg drawn on the CNI it replaces.
     return CniCourse(
         classes=frozenset(present),
         active=any(m.classes & cni_classes for m in active),
-        start=min(starts, default=None),
-        being_started=being_started,
+        start=min(new_starts or starts, default=None),
+        being_started=bool(new_starts),
         evidence=tuple(evidence),
     )

@@ -195,7 +195,7 @@ _Reading = tuple[float, str, str | None, str | None, str | None]
 def _from_quantity(quantity: Quantity) -> _Reading | str:
     value = quantity.value
     kind = type(value)
-    # A bool is not a number here; a Decimal keeps the lab's precision when a caller has one.
+    # A bool is not a number here; Decimal is how the hook decoder keeps the lab's precision.
     if kind is float:
         number = value
         text = repr(value)

@@ -86,7 +86,8 @@ def _values(facts: Facts, config: RuleConfig) -> dict[str, object]:
     if weight is not None:
         kg = weight.canonical
         top = dosing.paediatric_iv_max_mg
-        least, most = round(min(low * kg, top)), round(min(high * kg, top))
+        # Half up, as a dose is read ("462.5" is 463), not to the even neighbour.
+        least, most = int(min(low * kg, top) + 0.5), int(min(high * kg, top) + 0.5)
         child_range = f"{format_number(least)}-{format_number(most)} mg"
     max_mg = dosing.paediatric_iv_max_mg
     oral = having(facts.active, {"oral_mg_supplement"})

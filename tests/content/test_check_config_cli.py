@@ -39,7 +39,7 @@ def check_config(directory: Path) -> subprocess.CompletedProcess[str]:
 def test_shipped_cards_pass() -> None:
     result = check_config(CARDS)
     assert result.returncode == 0, result.stderr
-    assert "OK (11 topics, 10 analytes)" in result.stdout
+    assert f"{CARDS}: OK (11 topics, 10 analytes)" in result.stdout
 
 
 def test_broken_threshold_fails_naming_file_and_field(tmp_path: Path) -> None:
@@ -75,3 +75,31 @@ def test_missing_topic_file_fails(tmp_path: Path) -> None:
     result = check_config(cards)
     assert result.returncode == 1
     assert "topic files missing: ['antacid-tacrolimus']" in result.stderr
+
+
+def test_broken_advice_template_fails_naming_file_and_field(tmp_path: Path) -> None:
+    cards = tmp_path / "cards"
+    shutil.copytree(CARDS, cards)
+    advice = cards / "advice.yaml"
+    text = advice.read_text(encoding="utf-8")
+    assert "IV {{ iv_mg }} already" in text
+    advice.write_text(text.replace("IV {{ iv_mg }} already", "IV {{ iv_mg } already"), "utf-8")
+    result = check_config(cards)
+    assert result.returncode == 1
+    assert f"{advice}: actions.iv_given: line 1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_cited_source_fails_naming_file_and_field(tmp_path: Path) -> None:
+    cards = tmp_path / "cards"
+    shutil.copytree(CARDS, cards)
+    topic = cards / "topics" / "mg-digoxin.yaml"
+    text = topic.read_text(encoding="utf-8")
+    assert "cite('digoxin-label', '003', '004')" in text
+    topic.write_text(
+        text.replace("cite('digoxin-label', '003', '004')", "cite('digoxin-label', '999')", 1),
+        encoding="utf-8",
+    )
+    result = check_config(cards)
+    assert result.returncode == 1
+    assert f"{topic}: detail: cites sources not in sources.yaml: ['999']" in result.stderr

@@ -10,15 +10,17 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from cds_service.checks import check_content, checked_content, fixture_scenarios, value_sets
-from cds_service.content import load_content
+from cds_service.content import TopicSpec
+from cds_service.profile import load_site_content
 from cds_service.render import SUMMARY_LIMIT
+from cds_service.rules import ADVICE_SPEC, TOPIC_SPECS
 from tests.facts.builders import CARDS, REPO
 
 SCENARIO_FILES = sorted((REPO / "fixtures" / "scenarios").glob("*.json"))
@@ -59,7 +61,7 @@ def test_check_config_reports_what_it_rendered_and_the_suggestions_that_are_off(
     result = run_cli("check-config", str(CARDS))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == f"{CARDS}: OK (10 topics, 9 analytes)"
+    assert lines[0] == f"{CARDS}: OK (11 topics, 10 analytes)"
     assert lines[1].startswith("content version 2.0.0, released 2026-12-03, ")
     assert re.fullmatch(
         rf"rendered \d+ card texts in \d+ topic states \({len(SCENARIO_FILES)} fixture "
@@ -127,8 +129,8 @@ FAILURES: list[tuple[str, Callable[[Path], object], str, list[str]]] = [
         "unknown-variable-in-a-note",
         lambda d: edit(
             d / "topics" / "mg-digoxin.yaml",
-            "eGFR {{ egfr }} ({{ egfr_source }})",
-            "eGFR {{ egrf }}",
+            "eGFR {{ egfr }} ({{ egfr_source }}",
+            "eGFR {{ egrf }} ({{ egfr_source }}",
         ),
         "topics/mg-digoxin.yaml",
         ["notes.kidney", "egrf"],
@@ -158,7 +160,9 @@ FAILURES: list[tuple[str, Callable[[Path], object], str, list[str]]] = [
     (
         "hti1-citation-not-defined",
         lambda d: edit(
-            d / "hti1.yaml", 'citation: ["000", "002"]', 'citation: ["000", "002", "998"]'
+            d / "hti1.yaml",
+            'citation: [tac-mg-2006, "002", "000"]',
+            'citation: [tac-mg-2006, "002", "000", "998"]',
         ),
         "hti1.yaml",
         ["citation", "998"],
@@ -237,105 +241,79 @@ def test_a_worker_refuses_to_build_the_app_on_a_failing_check(tmp_path: Path) ->
 
     cards = copy_cards(tmp_path)
     FAILURES[0][1](cards)
-    with pytest.raises(ContentError, match=r"summary\.critical: undefined variable 'mg_dat'"):
+    with pytest.raises(ContentError, match=r"summary\.critical: unknown variable mg_dat"):
         build_runtime(make_settings(cards_dir=cards, database_url="sqlite:///:memory:"))
 
 
 # --- the rules' declared examples (topic specs) ---------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FakeSpec:
-    """What the check reads of a rule's topic spec."""
-
-    code: str
-    indicators: tuple[str, ...]
-    values: Mapping[str, Sequence[object]]
-    notes: tuple[str, ...] = ()
-    mechanisms: tuple[str, ...] = ()
-    hooks: tuple[str, ...] = field(default=("patient-view",))
+SPECS = {spec.code: spec for spec in TOPIC_SPECS}
+DECLINING = SPECS["mg-declining"]
 
 
-DECLINING = FakeSpec(
-    "mg-declining",
-    ("info",),
-    {
-        "cni": ("tacrolimus", "cyclosporine"),
-        "first_mg": ("0.86 mmol/L",),
-        "mg": ("0.68 mmol/L", "1.7 mg/dL"),
-        "decline_pct": (21,),
-        "span_days": (60, 170),
-        "result_count": (3, 6),
-    },
-)
+def _states(spec: TopicSpec) -> int:
+    """Generated states of a spec without mechanisms or advice: value sets × indicators × on a
+    CNI or not."""
+    return len(list(value_sets(spec.values))) * len(spec.indicators) * 2
 
 
 def test_declared_examples_render_every_indicator_and_value_set() -> None:
-    report = check_content(load_content(CARDS), scenarios=(), specs=[DECLINING])
+    report = check_content(load_site_content(CARDS), scenarios=(), specs=[DECLINING])
     assert report.ok, [str(p) for p in report.problems.values()]
-    assert report.value_sets == 6  # typical, 4 one-at-a-time variations, all at their last
+    assert report.value_sets == _states(DECLINING)
     assert report.scenarios == 0
 
 
 def test_a_value_the_rule_does_not_provide_fails_with_the_value_set() -> None:
     values = {k: v for k, v in DECLINING.values.items() if k != "span_days"}
-    report = check_content(
-        load_content(CARDS), scenarios=(), specs=[FakeSpec("mg-declining", ("info",), values)]
-    )
+    spec = replace(DECLINING, values=values)
+    report = check_content(load_site_content(CARDS), scenarios=(), specs=[spec])
     messages = [str(p) for p in report.problems.values()]
     assert messages == [
         f"{CARDS / 'topics' / 'mg-declining.yaml'}: summary.info: undefined variable "
-        "'span_days' (in value set typical example values and 4 more)"
+        f"'span_days' (in value set typical example values, on a CNI: True and "
+        f"{_states(spec) - 1} more)"
     ]
 
 
 def test_a_summary_too_long_for_one_example_only() -> None:
-    values = dict(DECLINING.values, cni=("tacrolimus", "tacrolimus and cyclosporine " * 3))
-    report = check_content(
-        load_content(CARDS), scenarios=(), specs=[FakeSpec("mg-declining", ("info",), values)]
-    )
+    long_name = "tacrolimus and cyclosporine " * 3
+    spec = replace(DECLINING, values=dict(DECLINING.values, cni=("tacrolimus", long_name)))
+    report = check_content(load_site_content(CARDS), scenarios=(), specs=[spec])
     problems = list(report.problems.values())
     assert {p.template for p in problems} == {"summary.info"}
     assert all("over the limit of 139" in p.message for p in problems)
-    states = [state for p in problems for state in p.states]
+    states = [state.split(": '")[0] for p in problems for state in p.states]
     # Only the value sets with the long name fail: the typical one fits.
-    assert [s.split(":")[0] for s in states] == [
-        "value set cni='tacrolimus and cyclosporine tacrolimus and cyclosporine "
-        "tacrolimus and cyclosporine '",
-        "value set every value at its last example",
+    assert states == [
+        f"value set cni={long_name!r}, on a CNI: True",
+        f"value set cni={long_name!r}, on a CNI: False",
+        "value set every value at its last example, on a CNI: True",
+        "value set every value at its last example, on a CNI: False",
     ]
 
 
 def test_mechanisms_and_notes_are_rendered_for_every_key() -> None:
-    wasting = FakeSpec(
-        "hypomagnesemia",
-        ("critical", "warning", "info"),
-        {
-            "mg": ("0.4 mmol/L",),
-            "mg_date": ("2026-11-19",),
-            "cni": ("tacrolimus",),
-            "threshold": ("0.50 mmol/L",),
-            "egfr": ("24",),
-            "egfr_source": ("reported",),
-            "low_count": (3,),
-            "low_since": ("2026-09-01",),
-            "supplements": ("magnesium oxide",),
-            "ppi": ("omeprazole",),
-            "diuretic": ("furosemide",),
-            "other_wasting": ("cisplatin",),
-            "digoxin": ("digoxin",),
-        },
-        notes=("kidney", "egfr_low", "on_cni", "cni_persistent", "ppi", "diuretic", "digoxin"),
-    )
-    report = check_content(load_content(CARDS), scenarios=(), specs=[wasting])
+    hypomagnesemia = SPECS["hypomagnesemia"]
+    report = check_content(load_site_content(CARDS), scenarios=(), specs=[hypomagnesemia])
     assert report.ok, [str(p) for p in report.problems.values()]
-    broken = FakeSpec(
-        wasting.code, wasting.indicators, wasting.values, notes=("other_wasting", "renal")
-    )
-    report = check_content(load_content(CARDS), scenarios=(), specs=[broken])
+    broken = replace(hypomagnesemia, notes=("other_wasting", "renal"))
+    report = check_content(load_site_content(CARDS), scenarios=(), specs=[broken])
     assert {p.template for p in report.problems.values()} == {"notes.renal"}
     (problem,) = report.problems.values()
     assert problem.message == "no such template (the rule emits it)"
+
+
+def test_every_advice_the_rules_can_give_is_rendered() -> None:
+    wasting = SPECS["mg-wasting-comedication"]
+    report = check_content(load_site_content(CARDS), scenarios=(), specs=[wasting])
+    assert report.ok
+    assert not any(state.startswith("advice") for state in {s[2] for s in report.states})
+    digoxin = SPECS["mg-digoxin"]
+    report = check_content(load_site_content(CARDS), scenarios=(), specs=[digoxin])
+    advice_states = {s[2].split(" (")[0] for s in report.states if s[2].startswith("advice")}
+    assert advice_states == {f"advice {action}" for action in ADVICE_SPEC.actions}
 
 
 def test_value_sets_vary_one_name_at_a_time() -> None:

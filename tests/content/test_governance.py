@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.content import USE_ATTRIBUTES, ContentError, load_content
+from cds_service.content import USE_ATTRIBUTES, ContentError
+from cds_service.profile import load_site_content
 from tests.facts.builders import CARDS
 
 # --- the shipped content --------------------------------------------------------------------
 
 
 def test_shipped_content_names_its_version_and_a_fingerprint() -> None:
-    version = load_content(CARDS).governance.version
+    version = load_site_content(CARDS).governance.version
     assert version.version == "2.0.0"
     assert version.released == date(2026, 12, 3)
     assert len(version.fingerprint) == 16
@@ -31,7 +32,7 @@ def test_shipped_content_names_its_version_and_a_fingerprint() -> None:
 
 
 def test_every_shipped_topic_has_complete_hti1_attributes_and_a_page() -> None:
-    content = load_content(CARDS)
+    content = load_site_content(CARDS)
     assert set(content.governance.hti1) == set(content.topics) == set(content.governance.pages)
     for code, attributes in content.governance.hti1.items():
         assert attributes.developer and attributes.funding_source
@@ -58,7 +59,7 @@ KIDNEY_TOPICS = (
 def test_sex_and_date_of_birth_are_declared_where_the_ckd_epi_egfr_feeds_the_card(
     code: str,
 ) -> None:
-    uses = load_content(CARDS).governance.hti1[code].uses
+    uses = load_site_content(CARDS).governance.hti1[code].uses
     assert uses.sex.used and uses.sex.how
     assert "CKD-EPI 2021" in uses.sex.how and "no eGFR is reported" in uses.sex.how
     assert uses.date_of_birth.used and uses.date_of_birth.how
@@ -66,12 +67,12 @@ def test_sex_and_date_of_birth_are_declared_where_the_ckd_epi_egfr_feeds_the_car
 
 
 def test_date_of_birth_is_declared_for_paediatric_dosing_where_a_dose_is_given() -> None:
-    how = load_content(CARDS).governance.hti1["hypomagnesemia"].uses.date_of_birth.how
+    how = load_site_content(CARDS).governance.hti1["hypomagnesemia"].uses.date_of_birth.how
     assert how is not None and "under 18" in how and "paediatric" in how
 
 
 def test_page_texts_state_the_live_thresholds() -> None:
-    pages = load_content(CARDS).governance.pages
+    pages = load_site_content(CARDS).governance.pages
     assert "below 0.50 mmol/L (1.2 mg/dL)" in pages["hypomagnesemia"].fires_when
     assert "below 0.66 mmol/L (1.6 mg/dL)" in pages["hypomagnesemia"].fires_when
     assert "for 30 days" in pages["hypomagnesemia"].fires_when
@@ -237,7 +238,7 @@ def test_broken_copy_fails_loading_naming_file_field_and_reason(
     cards = copy_cards(tmp_path)
     breaker(cards)
     with pytest.raises(ContentError) as raised:
-        load_content(cards)
+        load_site_content(cards)
     message = str(raised.value)
     assert file in message
     for word in words:
@@ -248,7 +249,7 @@ def test_an_entry_for_a_topic_not_present_is_allowed(tmp_path: Path) -> None:
     """hti1.yaml may describe a topic before its file lands; only present topics are required."""
     cards = copy_cards(tmp_path)
     edit(cards / "hti1.yaml", "topics:\n", "topics:\n  a-future-topic:\n    citation: ['003']\n")
-    assert "a-future-topic" not in load_content(cards).governance.hti1
+    assert "a-future-topic" not in load_site_content(cards).governance.hti1
 
 
 def test_a_topic_entry_overrides_the_defaults_attribute_by_attribute(tmp_path: Path) -> None:
@@ -259,7 +260,7 @@ def test_a_topic_entry_overrides_the_defaults_attribute_by_attribute(tmp_path: P
         '    citation: ["000", "tac-mg-2006"]\n    funding_source: Site grant 42\n'
         "    uses: {language: {used: true, how: The card is shown in the user's language.}}\n",
     )
-    content = load_content(cards)
+    content = load_site_content(cards)
     declining, other = (
         content.governance.hti1["mg-declining"],
         content.governance.hti1["mg-digoxin"],
@@ -285,14 +286,14 @@ def test_a_topic_entry_overrides_the_defaults_attribute_by_attribute(tmp_path: P
 def test_a_one_character_change_changes_the_fingerprint_not_the_version(
     tmp_path: Path, file: str, old: str, new: str
 ) -> None:
-    shipped = load_content(CARDS).governance.version
+    shipped = load_site_content(CARDS).governance.version
     cards = copy_cards(tmp_path)
     assert (
-        load_content(cards).governance.version == shipped
+        load_site_content(cards).governance.version == shipped
     )  # a byte-identical copy: the same fingerprint
     assert len(old) == len(new) and sum(a != b for a, b in zip(old, new, strict=True)) == 1
     edit(cards / file, old, new)
-    changed = load_content(cards).governance.version
+    changed = load_site_content(cards).governance.version
     assert changed.fingerprint != shipped.fingerprint
     assert (changed.version, changed.released) == (shipped.version, shipped.released)
 
@@ -301,7 +302,9 @@ def test_files_the_loader_does_not_read_do_not_change_the_fingerprint(tmp_path: 
     cards = copy_cards(tmp_path)
     (cards / "NOTES.md").write_text("committee minutes", encoding="utf-8")
     (cards / "topics" / "draft.yaml.bak").write_text("x", encoding="utf-8")
-    assert load_content(cards).governance.version == load_content(CARDS).governance.version
+    assert (
+        load_site_content(cards).governance.version == load_site_content(CARDS).governance.version
+    )
 
 
 def test_renaming_a_file_changes_the_fingerprint(tmp_path: Path) -> None:
@@ -322,6 +325,6 @@ def test_the_page_follows_a_threshold_changed_in_a_copy(tmp_path: Path) -> None:
         "mg_critical:    {mmol_per_l: 0.50, mg_per_dl: 1.2}",
         "mg_critical:    {mmol_per_l: 0.45, mg_per_dl: 1.1}",
     )
-    fires = load_content(cards).governance.pages["hypomagnesemia"].fires_when
+    fires = load_site_content(cards).governance.pages["hypomagnesemia"].fires_when
     assert "below 0.45 mmol/L (1.1 mg/dL)" in fires
     assert "0.50 mmol/L" not in fires

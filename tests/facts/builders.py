@@ -44,6 +44,29 @@ CREATININE = "2160-0"
 CREATININE_MOLAR = "14682-9"
 EGFR = "98979-8"
 TAC_LEVEL = "11253-2"
+CSA_LEVEL = "3520-4"
+ALBUMIN_BCG = "61151-7"  # bromocresol green
+ALBUMIN_BCP = "61152-5"  # bromocresol purple
+ALBUMIN_ELECTROPHORESIS = "2862-1"  # not in the albumin value set
+BODY_WEIGHT = "29463-7"
+
+SNOMED = "http://snomed.info/sct"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+
+# SNOMED CT route codes (dosage route), with the display EHRs send.
+ROUTES: dict[str, tuple[str, str]] = {
+    "oral": ("26643006", "Oral route"),
+    "intravenous": ("47625008", "Intravenous route"),
+    "intramuscular": ("78421000", "Intramuscular route"),
+    "subcutaneous": ("34206005", "Subcutaneous route"),
+    "topical": ("6064005", "Topical route"),
+    "cutaneous": ("448598008", "Cutaneous route"),
+    "ophthalmic": ("54485002", "Ophthalmic route"),
+    "otic": ("10547007", "Otic route"),
+    "nasal": ("46713006", "Nasal route"),
+    "vaginal": ("16857009", "Vaginal route"),
+    "inhalation": ("447694001", "Respiratory tract route"),
+}
 
 PATIENT_ID = "pat-1"
 
@@ -193,12 +216,103 @@ def creatinine(value: float, unit: str = "mg/dL", days_ago: float = 1, **kw: Any
     return observation(code, value, unit, days_ago, **kw)
 
 
-def egfr(value: float, days_ago: float = 1, **kw: Any) -> dict[str, Any]:
-    return observation(EGFR, value, "mL/min/{1.73_m2}", days_ago, **kw)
+def egfr(
+    value: float, days_ago: float = 1, *, unit: str = "mL/min/{1.73_m2}", **kw: Any
+) -> dict[str, Any]:
+    return observation(kw.pop("code", EGFR), value, unit, days_ago, **kw)
 
 
 def tac_level(value: float, days_ago: float = 1, **kw: Any) -> dict[str, Any]:
     return observation(TAC_LEVEL, value, "ng/mL", days_ago, **kw)
+
+
+def csa_level(value: float, days_ago: float = 1, **kw: Any) -> dict[str, Any]:
+    return observation(CSA_LEVEL, value, "ng/mL", days_ago, **kw)
+
+
+def body_weight(value: float, unit: str = "kg", days_ago: float = 1, **kw: Any) -> dict[str, Any]:
+    """A body weight (LOINC 29463-7); UCUM units kg, g, [lb_av]."""
+    return observation(BODY_WEIGHT, value, unit, days_ago, **kw)
+
+
+def value_string(code: str, text: str, days_ago: float = 1, **kw: Any) -> dict[str, Any]:
+    """A result sent as text in ``valueString`` ("<0.5 mmol/L"), as some lab interfaces do."""
+    resource = observation(code, None, "", days_ago, **kw)
+    del resource["valueQuantity"]
+    resource["valueString"] = text
+    return resource
+
+
+def condition(
+    code: str,
+    display: str,
+    *,
+    system: str = SNOMED,
+    clinical_status: str | None = "active",
+    verification_status: str | None = "confirmed",
+    abatement: str | None = None,
+    cond_id: str | None = None,
+) -> dict[str, Any]:
+    """A Condition (problem-list item) with the status codings EHRs send."""
+    resource: dict[str, Any] = {
+        "resourceType": "Condition",
+        "id": cond_id or f"cond-{next(_ids)}",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                        "code": "problem-list-item",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": system, "code": code, "display": display}], "text": display},
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+    }
+    if clinical_status is not None:
+        resource["clinicalStatus"] = {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": clinical_status,
+                }
+            ]
+        }
+    if verification_status is not None:
+        resource["verificationStatus"] = {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                    "code": verification_status,
+                }
+            ]
+        }
+    if abatement is not None:
+        resource["abatementDateTime"] = abatement
+    return resource
+
+
+def lab_order(
+    code: str = MG,
+    *,
+    status: str = "draft",
+    req_id: str | None = None,
+    code_system: str = LOINC,
+    do_not_perform: bool | None = None,
+) -> dict[str, Any]:
+    """A draft lab ServiceRequest, as found in context.draftOrders."""
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "id": req_id or f"lab-{next(_ids)}",
+        "status": status,
+        "intent": "order",
+        "code": {"coding": [{"system": code_system, "code": code}]},
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+    }
+    if do_not_perform is not None:
+        resource["doNotPerform"] = do_not_perform
+    return resource
 
 
 def patient(birth_date: str | None = "1966-05-04", gender: str | None = "female") -> dict[str, Any]:
@@ -271,15 +385,67 @@ def draft(drug: str, **kw: Any) -> dict[str, Any]:
     return rx(drug, **kw)
 
 
+def route(name: str, *, coded: bool = True) -> dict[str, Any]:
+    """A dosage route CodeableConcept: SNOMED coded (with its display), or text only."""
+    code, display = ROUTES[name]
+    if not coded:
+        return {"text": display}
+    return {"coding": [{"system": SNOMED, "code": code, "display": display}], "text": display}
+
+
+def with_route(resource: dict[str, Any], name: str, *, coded: bool = True) -> dict[str, Any]:
+    """The resource with a dosage route: ``dosageInstruction[]`` on a MedicationRequest,
+    ``dosage[]`` on a MedicationStatement."""
+    key = "dosage" if resource["resourceType"] == "MedicationStatement" else "dosageInstruction"
+    resource[key] = [{"text": "as directed", "route": route(name, coded=coded)}]
+    return resource
+
+
+def statement(
+    code: str | None = None,
+    display: str | None = None,
+    *,
+    started_days_ago: float | None = 200,
+    status: str = "active",
+    text: str | None = None,
+    route_name: str | None = None,
+    stmt_id: str | None = None,
+    medication_reference: str | None = None,
+    contained: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """A MedicationStatement as EHRs report home medications: ``effectivePeriod.start`` and
+    ``dosage[].route``."""
+    resource = med_request(
+        code,
+        display,
+        status=status,
+        req_id=stmt_id or f"stmt-{next(_ids)}",
+        authored_days_ago=None,
+        text=text,
+        medication_reference=medication_reference,
+        contained=contained,
+        resource_type="MedicationStatement",
+    )
+    if started_days_ago is not None:
+        resource["effectivePeriod"] = {"start": at(started_days_ago)}
+    if route_name is not None:
+        with_route(resource, route_name)
+    return resource
+
+
 def medication(
     med_id: str,
     *,
     code: str | None = None,
     text: str | None = None,
     ingredients: Iterable[tuple[str | None, str]] = (),
+    form: str | None = None,
 ) -> dict[str, Any]:
-    """A Medication resource; ``ingredients`` are (RxNorm code or None, text) pairs."""
+    """A Medication resource; ``ingredients`` are (RxNorm code or None, text) pairs; ``form``
+    the dose form text ("Ophthalmic Emulsion")."""
     resource: dict[str, Any] = {"resourceType": "Medication", "id": med_id}
+    if form is not None:
+        resource["form"] = {"text": form}
     concept: dict[str, Any] = {}
     if code is not None:
         concept["coding"] = [{"system": RXNORM, "code": code}]
@@ -326,8 +492,12 @@ def make_facts(
     medications: Mapping[str, Mapping[str, Any]] | None = None,
     content: Content | None = None,
     now: datetime = FIXED_NOW,
+    conditions: Sequence[Mapping[str, Any]] | None = None,
 ) -> Facts:
-    """Facts for a hook call. In order-select, ``selections`` defaults to every draft."""
+    """Facts for a hook call. In order-select, ``selections`` defaults to every draft.
+
+    ``conditions`` fills the targeted Condition prefetch; None leaves the key out (unknown).
+    """
     context: dict[str, Any] = {"userId": "Practitioner/example", "patientId": PATIENT_ID}
     if hook in ("order-select", "order-sign"):
         context["draftOrders"] = {
@@ -339,7 +509,7 @@ def make_facts(
         context["selections"] = (
             list(selections)
             if selections is not None
-            else [f"MedicationRequest/{d['id']}" for d in drafts]
+            else [f"{d['resourceType']}/{d['id']}" for d in drafts]
         )
     resources = {
         "patient": [] if no_patient else [model(pat or patient())],
@@ -347,6 +517,8 @@ def make_facts(
         "medicationRequests": models(meds),
         "medicationStatements": models(statements),
     }
+    if conditions is not None:
+        resources["conditions"] = models(conditions)
     return build_facts(
         hook=hook,
         context=context,

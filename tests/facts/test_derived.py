@@ -8,6 +8,7 @@ import pytest
 
 from cds_service.content import Threshold
 from cds_service.facts import ckd_epi_2021
+from cds_service.rules import Finding
 
 from .builders import (
     EGFR,
@@ -76,7 +77,8 @@ def test_computed_egfr_from_creatinine(gender: str, expected: float, shown: str)
     assert facts.kidney is not None
     assert facts.kidney.egfr == pytest.approx(expected, abs=0.01)
     assert facts.kidney.shown == shown
-    assert facts.kidney.source == "CKD-EPI 2021 from creatinine 1 mg/dL on 2026-11-19"
+    assert facts.kidney.source == "CKD-EPI 2021 from creatinine 1.0 mg/dL on 2026-11-19"
+    assert facts.kidney.derived is True
 
 
 @pytest.mark.parametrize("unit", ["umol/L", "µmol/L"])
@@ -96,14 +98,28 @@ def test_age_is_taken_on_the_creatinine_day() -> None:
     assert day_before.kidney.egfr == pytest.approx(published_ckd_epi_2021(1.0, 49, True))
 
 
-def test_reported_egfr_wins_over_computed() -> None:
+def test_a_newer_creatinine_wins_over_an_older_reported_egfr() -> None:
+    # 4.4: kidney function is the most recent of the two (v1: a reported eGFR always won).
+    # Female 50 y, Scr 3.0 mg/dL: CKD-EPI 2021 = 18.
     facts = make_facts(
         labs=[creatinine(3.0, days_ago=1), egfr(45, days_ago=5)], pat=patient(BORN_1976)
+    )
+    assert facts.kidney is not None
+    assert facts.kidney.egfr == pytest.approx(published_ckd_epi_2021(3.0, 50, True))
+    assert facts.kidney.source == "CKD-EPI 2021 from creatinine 3.0 mg/dL on 2026-11-19"
+    assert facts.kidney.shown == "18 mL/min/1.73 m2"
+    assert facts.egfr_below_cap is True
+
+
+def test_reported_egfr_wins_over_an_older_creatinine() -> None:
+    facts = make_facts(
+        labs=[creatinine(3.0, days_ago=5), egfr(45, days_ago=1)], pat=patient(BORN_1976)
     )
     assert facts.kidney is not None
     assert facts.kidney.egfr == 45
     assert facts.kidney.source == "reported eGFR"
     assert facts.kidney.shown == "45 mL/min/1.73 m2"
+    assert facts.egfr_below_cap is False
 
 
 def test_latest_reported_egfr_is_used() -> None:
@@ -140,50 +156,81 @@ def test_egfr_in_every_listed_unit_spelling() -> None:
 # --- eGFR in the hypomagnesemia card --------------------------------------------------------
 
 
-def test_low_computed_egfr_adds_the_iv_cap_note_and_a_derived_row() -> None:
-    # Male 70 y (born 1956-01-15), Scr 2.5 mg/dL: CKD-EPI 2021 = 27.
+def test_low_computed_egfr_caps_iv_magnesium_and_shows_its_creatinine() -> None:
+    # Male 70 y (born 1956-01-15), Scr 2.5 mg/dL: CKD-EPI 2021 = 27. 4.4: eGFR 15-29 caps IV
+    # magnesium (20 g per 48 h) and suggests no IV order (v1: an "egfr_low" note and the order).
     finding = fired(
         "hypomagnesemia",
         labs=[mg(1.0), creatinine(2.5)],
         pat=patient("1956-01-15", "male"),
     )
     assert finding.indicator == "critical"
-    assert "egfr_low" in finding.notes and "kidney" in finding.notes
+    assert finding.notes == ("kidney",)
     assert finding.values["egfr"] == "27 mL/min/1.73 m2"
-    assert str(finding.values["egfr_source"]).startswith("CKD-EPI 2021 from creatinine 2.5 mg/dL")
-    assert ("eGFR (CKD-EPI 2021)", "27 mL/min/1.73 m2") in [
-        (r.label, r.value) for r in finding.rows
+    assert finding.values["egfr_source"] == "CKD-EPI 2021 from creatinine 2.5 mg/dL on 2026-11-19"
+    assert finding.advice is not None
+    assert (finding.advice.action, finding.advice.lines) == ("iv_capped", ("iv_adult", "iv_cap"))
+    assert finding.advice.suggestion is None
+    assert finding.advice.values["iv_cap"] == "20 g per 48 h"
+    assert ("eGFR source: creatinine", "2.5 mg/dL", "2026-11-19") in [
+        (r.label, r.value, r.day) for r in finding.rows
     ]
 
 
-@pytest.mark.parametrize(("value", "low"), [(29, True), (29.9, True), (30, False), (31, False)])
-def test_reported_egfr_cap_line(value: float, low: bool) -> None:
-    finding = fired("hypomagnesemia", labs=[mg(1.0), egfr(value)])
-    assert ("egfr_low" in finding.notes) is low
-    assert finding.values["egfr_source"] == "reported eGFR"
-    # A reported eGFR is already in the data: no derived row.
-    assert all(r.label != "eGFR (CKD-EPI 2021)" for r in finding.rows)
+def _iv_action(finding: Finding) -> str:
+    assert finding.advice is not None
+    return finding.advice.action
 
 
 @pytest.mark.parametrize(
-    ("comparator", "value", "low"),
-    [("<", 30, True), ("<", 15, True), ("<=", 30, False), ("<", 31, False), ("<=", 29, True)],
+    ("value", "action"),
+    [
+        (14, "kidney_failure_iv"),
+        (14.9, "kidney_failure_iv"),
+        (15, "iv_capped"),
+        (29, "iv_capped"),
+        (29.9, "iv_capped"),
+        (30, "iv_give"),
+        (31, "iv_give"),
+    ],
 )
-def test_egfr_with_less_than_comparator(comparator: str, value: float, low: bool) -> None:
+def test_reported_egfr_cap_line(value: float, action: str) -> None:
+    finding = fired("hypomagnesemia", labs=[mg(1.0), egfr(value)])
+    assert _iv_action(finding) == action
+    assert finding.values["egfr_source"] == "reported eGFR"
+    # A reported eGFR is already in the data: no derived row.
+    assert [r.label for r in finding.rows] == ["Magnesium"]
+
+
+@pytest.mark.parametrize(
+    ("comparator", "value", "action"),
+    [
+        ("<", 30, "iv_capped"),
+        ("<", 15, "kidney_failure_iv"),  # "<15" is below 15
+        ("<=", 15, "iv_capped"),  # at most 15: not below it
+        ("<=", 30, "iv_give"),  # at most 30: not below it
+        ("<", 31, "iv_give"),  # could be 30: not known to be below
+        ("<=", 29, "iv_capped"),
+    ],
+)
+def test_egfr_with_less_than_comparator(comparator: str, value: float, action: str) -> None:
     finding = fired("hypomagnesemia", labs=[mg(1.0), egfr(value, comparator=comparator)])
-    assert ("egfr_low" in finding.notes) is low
+    assert _iv_action(finding) == action
     assert finding.values["egfr"] == f"{comparator}{value} mL/min/1.73 m2"
 
 
-def test_egfr_with_greater_than_comparator_is_not_low() -> None:
-    finding = fired("hypomagnesemia", labs=[mg(1.0), egfr(20, comparator=">")])
-    assert "egfr_low" not in finding.notes
+@pytest.mark.parametrize("value", [10, 20, 60])
+def test_egfr_with_greater_than_comparator_is_not_low(value: float) -> None:
+    finding = fired("hypomagnesemia", labs=[mg(1.0), egfr(value, comparator=">")])
+    assert _iv_action(finding) == "iv_give"
+    assert finding.values["egfr"] == f">{value} mL/min/1.73 m2"
 
 
 def test_no_kidney_note_without_kidney_data() -> None:
     finding = fired("hypomagnesemia", labs=[mg(1.0)])
     assert "kidney" not in finding.notes
-    assert "egfr" not in finding.values
+    assert (finding.values["egfr"], finding.values["egfr_source"]) == ("", "")
+    assert _iv_action(finding) == "iv_give"
 
 
 # --- corrected calcium (Payne) ---------------------------------------------------------------
@@ -202,10 +249,18 @@ def test_payne_correction_with_same_day_albumin() -> None:
 
 def test_corrected_calcium_card_values() -> None:
     finding = fired("mg-refractory-hypocalcemia", labs=[calcium(7.6), albumin(3.5), LOW_MG])
-    assert finding.values["ca_label"] == "corrected Ca"
-    assert finding.values["ca"] == "8 mg/dL (2 mmol/L)"
-    assert "albumin 3.5 g/dL" in str(finding.values["ca_basis"])
-    assert finding.rows[-1].label == "Corrected calcium (Payne)"
+    assert finding.values["ca_label"] == "Corrected Ca"
+    # The summary value stays in the unit family the Ca was reported in; the basis and the
+    # table row give the mmol/L equivalent.
+    assert finding.values["ca"] == "8 mg/dL"
+    assert finding.values["ca_basis"] == (
+        "Corrected calcium (Payne) 8 mg/dL (2 mmol/L) from total Ca 7.6 mg/dL and "
+        "albumin 3.5 g/dL (2026-11-19)."
+    )
+    assert (finding.rows[-1].label, finding.rows[-1].value) == (
+        "Corrected calcium (Payne)",
+        "8 mg/dL (2 mmol/L)",
+    )
 
 
 def test_low_albumin_corrects_a_low_total_calcium_back_to_normal() -> None:
@@ -295,8 +350,8 @@ def test_stale_ionized_calcium_falls_back_to_corrected_total() -> None:
         "mg-refractory-hypocalcemia",
         labs=[ionized_ca(1.30, days_ago=40), calcium(7.6), albumin(3.5), LOW_MG],
     )
-    assert finding.values["ca_label"] == "corrected Ca"
-    assert finding.values["ca"] == "8 mg/dL (2 mmol/L)"
+    assert finding.values["ca_label"] == "Corrected Ca"
+    assert finding.values["ca"] == "8 mg/dL"
 
 
 def test_no_corrected_calcium_without_a_current_total_calcium() -> None:
@@ -311,5 +366,5 @@ def test_mass_calcium_falls_back_to_the_mmol_line_when_the_site_drops_the_mg_twi
     content = with_settings(thresholds=thresholds)
     # 7.0 mg/dL = 1.75 mmol/L: low against 2.12 mmol/L (never silently "not low").
     finding = fired("mg-refractory-hypocalcemia", labs=[calcium(7.0), LOW_MG], content=content)
-    assert finding.values["ca"] == "7 mg/dL"
+    assert finding.values["ca"] == "7.0 mg/dL"
     silent("mg-refractory-hypocalcemia", labs=[calcium(8.6), LOW_MG], content=content)

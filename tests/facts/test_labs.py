@@ -22,6 +22,7 @@ from .builders import (
     calcium,
     evaluate,
     fired,
+    fired_topics,
     make_facts,
     mg,
     model,
@@ -52,16 +53,24 @@ def test_window_edge_exactly_30_days_is_current_a_minute_more_is_not() -> None:
     silent("hypomagnesemia", labs=[older])
 
 
-def test_stale_low_mg_on_a_cni_hands_over_to_monitoring_gap_after_its_window() -> None:
-    # 35 days: not current (no hypomagnesemia) and within the 42-day gap (no gap card).
-    labs = [mg(1.0, "mg/dL", 35)]
-    assert "hypomagnesemia" not in _topics(labs)
-    assert "mg-monitoring-gap" not in _topics(labs)
-    # 43 days: the monitoring gap takes over and quotes the old result.
-    finding = fired("mg-monitoring-gap", labs=[mg(1.0, "mg/dL", 43)], meds=[rx("tacrolimus")])
-    assert finding.indicator == "info"
-    assert finding.values["last_mg"] == "1 mg/dL"
-    assert finding.values["last_mg_age_days"] == 43
+def test_stale_low_mg_on_a_cni_hands_over_to_monitoring_gap_at_once() -> None:
+    # 4.8: a low Mg that is no longer current, on a CNI, is overdue at once (v1 waited for the
+    # 42-day gap). 29 days: still current, so hypomagnesemia and no gap card.
+    assert _topics([mg(1.0, "mg/dL", 29)]) == {"hypomagnesemia"}
+    # 31 and 35 days: not current (no hypomagnesemia); the gap card quotes the old result,
+    # warning because it was below the warning line (1.6 mg/dL).
+    for days in (31, 35, 43):
+        assert _topics([mg(1.0, "mg/dL", days)]) == {"mg-monitoring-gap"}
+        finding = fired("mg-monitoring-gap", labs=[mg(1.0, "mg/dL", days)], meds=[rx("tacrolimus")])
+        assert finding.indicator == "warning"
+        assert finding.values["reason"] == "stale_low"
+        assert finding.values["last_mg"] == "1.0 mg/dL"
+        assert finding.values["last_mg_age_days"] == days
+    # Below the CNI target but not the warning line: info.
+    finding = fired("mg-monitoring-gap", labs=[mg(1.65, "mg/dL", 35)], meds=[rx("tacrolimus")])
+    assert (finding.indicator, finding.values["reason"]) == ("info", "stale_low")
+    # A normal Mg 35 days old is within the 42-day window: no card.
+    silent("mg-monitoring-gap", labs=[mg(2.0, "mg/dL", 35)], meds=[rx("tacrolimus")])
 
 
 def _topics(labs: list[dict[str, object]]) -> set[str]:
@@ -123,7 +132,7 @@ def test_usable_status_counts(status: str) -> None:
 
 def test_entered_in_error_newer_result_does_not_hide_an_older_valid_one() -> None:
     labs = [mg(1.0, days_ago=3), mg(2.0, days_ago=1, status="entered-in-error")]
-    assert fired("hypomagnesemia", labs=labs).values["mg"] == "1 mg/dL"
+    assert fired("hypomagnesemia", labs=labs).values["mg"] == "1.0 mg/dL"
 
 
 def test_preliminary_counts_when_configured_by_model_copy() -> None:
@@ -178,11 +187,15 @@ def test_non_numeric_value_is_skipped(value: object) -> None:
     assert isinstance(read_observation(model(resource), shipped()), SkippedResult)
 
 
-def test_value_string_instead_of_quantity_is_skipped() -> None:
+def test_value_string_with_a_unit_is_read() -> None:
+    # 4.7: v1 skipped every valueString; a comparator, a number and a unit are read now
+    # (every shape is in test_value_strings.py).
     resource = mg(1.0)
     del resource["valueQuantity"]
     resource["valueString"] = "<0.5 mmol/L"
-    assert isinstance(read_observation(model(resource), shipped()), SkippedResult)
+    read = read_observation(model(resource), shipped())
+    assert isinstance(read, LabResult)
+    assert (read.comparator, read.number, read.unit, read.canonical) == ("<", "0.5", "mmol/L", 0.5)
 
 
 def test_observation_outside_every_value_set_is_ignored_not_skipped() -> None:
@@ -203,14 +216,12 @@ def test_loinc_code_under_another_system_is_not_matched() -> None:
 @pytest.mark.parametrize(
     ("resource", "analyte"),
     [
-        (mg(1.0, "mg/dL", code=MG_BLOOD), "magnesium"),
-        (mg(0.4, "mmol/L", code=MG_BLOOD_MOLAR), "magnesium"),
         (mg(0.4, "mmol/L", code="2601-3"), "magnesium"),
         (potassium(3.1, code=K_BLOOD), "potassium"),
         (calcium(8.0, code=CA_BLOOD), "calcium"),
         (calcium(8.0, code="2000-8"), "calcium"),
     ],
-    ids=["mg-blood-mass", "mg-blood-molar", "mg-serum-molar", "k-blood", "ca-blood", "ca-2000-8"],
+    ids=["mg-serum-molar", "k-blood", "ca-blood", "ca-2000-8"],
 )
 def test_blood_and_alternative_codes_count(resource: dict[str, object], analyte: str) -> None:
     read = read_observation(model(resource), shipped())
@@ -218,11 +229,19 @@ def test_blood_and_alternative_codes_count(resource: dict[str, object], analyte:
     assert read.analyte == analyte
 
 
-def test_blood_mg_fires_hypomagnesemia() -> None:
-    finding = fired("hypomagnesemia", labs=[mg(1.0, "mg/dL", code=MG_BLOOD)])
-    assert finding.values["mg"] == "1 mg/dL"
-    finding = fired("hypomagnesemia", labs=[mg(0.45, "mmol/L", code=MG_BLOOD_MOLAR)])
-    assert finding.values["mg"] == "0.45 mmol/L"
+@pytest.mark.parametrize(
+    "resource",
+    [mg(1.0, "mg/dL", code=MG_BLOOD), mg(0.45, "mmol/L", code=MG_BLOOD_MOLAR)],
+    ids=["mg-blood-mass-21377-7", "mg-blood-molar-2593-2"],
+)
+def test_whole_blood_mg_is_not_total_mg(resource: dict[str, object]) -> None:
+    # 4.7: blood-gas analysers report ionized Mg (normal about 0.45-0.6 mmol/L) under the
+    # whole-blood codes; read as total Mg it would look critically low. Out of the default
+    # value set: not a result, not a skipped one, no card.
+    assert read_observation(model(resource), shipped()) is None
+    facts = make_facts(labs=[resource])
+    assert (list(facts.results("magnesium")), facts.current, facts.skipped) == ([], {}, ())
+    assert fired_topics(labs=[resource]) == {}
 
 
 # --- newest wins ----------------------------------------------------------------------------
@@ -239,7 +258,7 @@ def test_newer_low_result_wins_over_older_normal() -> None:
         [mg(1.0, days_ago=1), mg(2.0, days_ago=5)],
     ):
         finding = fired("hypomagnesemia", labs=labs)
-        assert finding.values["mg"] == "1 mg/dL"
+        assert finding.values["mg"] == "1.0 mg/dL"
         assert finding.values["mg_date"] == "2026-11-19"
 
 

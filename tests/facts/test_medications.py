@@ -25,46 +25,57 @@ from .builders import (
 )
 
 
-def classes_of(resource: dict[str, Any], medications: dict[str, Any] | None = None) -> set[str]:
-    found, _, _ = classify(
+def classified(
+    resource: dict[str, Any], medications: dict[str, Any] | None = None
+) -> tuple[frozenset[str], frozenset[str], tuple[str, ...], str, str | None]:
+    """(ingredients, classes, matched_by, display, route) of one product."""
+    return classify(
         model(resource),
         shipped().medications,
         {k: model(v) for k, v in (medications or {}).items()},
     )
-    return set(found)
+
+
+def classes_of(resource: dict[str, Any], medications: dict[str, Any] | None = None) -> set[str]:
+    return set(classified(resource, medications)[1])
 
 
 # --- (1) ingredient codes, (2) product codes ------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("code", "expected"),
+    ("code", "ingredient", "expected"),
     [
-        ("42316", {"tacrolimus"}),
-        ("3008", {"cyclosporine"}),
-        ("68149", {"mycophenolate"}),
-        ("7145", {"mycophenolate"}),
-        ("6581", {"mg_al_antacid"}),
-        ("612", {"mg_al_antacid"}),
-        ("6582", {"oral_mg_supplement"}),
-        ("6585", {"iv_mg"}),
-        ("8591", {"k_supplement"}),
-        ("1897", {"ca_supplement"}),
-        ("7646", {"ppi"}),
-        ("4603", {"loop_diuretic"}),
-        ("5487", {"thiazide"}),
-        ("1596450", {"other_mg_wasting"}),
-        ("35302", {"mtor_inhibitor"}),
-        ("3407", {"digoxin"}),
-        ("10582", {"levothyroxine"}),
-        ("2551", {"fluoroquinolone"}),
+        ("42316", "tacrolimus", {"tacrolimus"}),
+        ("3008", "cyclosporine", {"cyclosporine"}),
+        ("68149", "mycophenolate mofetil", {"mycophenolate"}),
+        ("7145", "mycophenolic acid", {"mycophenolate"}),
+        ("6581", "magnesium hydroxide", {"mg_al_antacid"}),
+        ("612", "aluminum hydroxide", {"mg_al_antacid"}),
+        ("6582", "magnesium oxide", {"oral_mg_supplement"}),
+        ("6585", "magnesium sulfate", {"iv_mg"}),
+        ("8591", "potassium chloride", {"k_supplement"}),
+        ("1897", "calcium carbonate", {"ca_supplement"}),
+        ("7646", "omeprazole", {"ppi"}),
+        ("4603", "furosemide", {"loop_diuretic"}),
+        ("5487", "hydrochlorothiazide", {"thiazide"}),
+        ("1596450", "gentamicin", {"other_mg_wasting"}),
+        ("40048", "carboplatin", {"other_mg_wasting"}),
+        ("5657", "ifosfamide", {"other_mg_wasting"}),
+        ("77655", "zoledronic acid", {"other_mg_wasting"}),
+        ("35302", "sirolimus", {"mtor_inhibitor"}),
+        ("3407", "digoxin", {"digoxin"}),
+        ("10582", "levothyroxine", {"levothyroxine"}),
+        ("2551", "ciprofloxacin", {"fluoroquinolone"}),
     ],
 )
-def test_ingredient_code(code: str, expected: set[str]) -> None:
+def test_ingredient_code(code: str, ingredient: str, expected: set[str]) -> None:
     resource = med_request(code)
-    assert classes_of(resource) == expected
-    _, matched_by, _ = classify(model(resource), shipped().medications, {})
+    ingredients, classes, matched_by, _, route = classified(resource)
+    assert set(classes) == expected
+    assert ingredients == {ingredient}
     assert matched_by == (f"RxNorm ingredient {code}",)
+    assert route is None  # a bare ingredient code says nothing about the route
 
 
 @pytest.mark.parametrize(
@@ -89,9 +100,11 @@ def test_ingredient_code(code: str, expected: set[str]) -> None:
 )
 def test_product_code(code: str, expected: set[str]) -> None:
     resource = med_request(code)  # no display, no text: the code alone must classify it
-    assert classes_of(resource) == expected
-    _, matched_by, _ = classify(model(resource), shipped().medications, {})
-    assert matched_by == (f"RxNorm product {code}",)
+    ingredients, classes, matched_by, display, _ = classified(resource)
+    assert set(classes) == expected
+    # One entry per ingredient the product table names.
+    assert matched_by == (f"RxNorm product {code}",) * len(ingredients)
+    assert display == "unnamed medication"
 
 
 def test_component_codes_listed_as_not_ordered_are_not_in_the_table() -> None:
@@ -121,8 +134,8 @@ def test_contained_medication_by_product_code() -> None:
     resource = med_request(
         medication_reference="#med1", contained=[medication("med1", code="198377")]
     )
-    found, matched_by, display = classify(model(resource), shipped().medications, {})
-    assert found == {"tacrolimus"}
+    ingredients, found, matched_by, display, _ = classified(resource)
+    assert (ingredients, found) == ({"tacrolimus"}, {"tacrolimus"})
     assert matched_by == ("RxNorm product 198377 (Medication.code)",)
     assert display == "unnamed medication"
 
@@ -138,8 +151,13 @@ def test_contained_medication_by_ingredient() -> None:
             )
         ],
     )
-    found, _, display = classify(model(resource), shipped().medications, {})
+    ingredients, found, matched_by, display, _ = classified(resource)
+    assert ingredients == {"aluminum hydroxide", "magnesium hydroxide"}
     assert found == {"mg_al_antacid"}
+    assert matched_by == (
+        "RxNorm ingredient 612 (Medication ingredient)",
+        "RxNorm ingredient 6581 (Medication ingredient)",
+    )
     assert display == "Gelusil chewable"
 
 
@@ -165,9 +183,8 @@ def test_contained_reference_to_a_missing_id_is_not_guessed() -> None:
 def test_referenced_medication_from_the_medications_map(reference: str) -> None:
     resource = med_request(medication_reference=reference)
     meds = {"Medication/abc": medication("abc", code="237872", text="Maalox chewable")}
-    found, _, display = classify(
-        model(resource), shipped().medications, {k: model(v) for k, v in meds.items()}
-    )
+    ingredients, found, _, display, _ = classified(resource, meds)
+    assert ingredients == {"aluminum hydroxide", "magnesium hydroxide"}
     assert found == {"mg_al_antacid"}
     assert display == "Maalox chewable"
 
@@ -179,8 +196,9 @@ def test_unresolved_reference_is_unclassified() -> None:
 def test_reference_display_is_matched_by_name() -> None:
     resource = med_request()
     resource["medicationReference"] = {"reference": "Medication/x", "display": "Envarsus XR 1 mg"}
-    found, _, display = classify(model(resource), shipped().medications, {})
-    assert found == {"tacrolimus"}
+    ingredients, found, matched_by, display, _ = classified(resource)
+    assert (ingredients, found) == ({"tacrolimus"}, {"tacrolimus"})
+    assert matched_by == ("brand 'Envarsus'",)
     assert display == "Envarsus XR 1 mg"
 
 
@@ -236,10 +254,11 @@ def test_name_match_in_text(text: str, expected: set[str]) -> None:
 
 def test_name_match_in_coding_display_without_a_known_code() -> None:
     resource = med_request("999999", "Prograf 5 mg capsule")
-    found, matched_by, display = classify(model(resource), shipped().medications, {})
-    assert found == {"tacrolimus"}
-    assert matched_by == ("name 'Prograf'",)
+    ingredients, found, matched_by, display, route = classified(resource)
+    assert (ingredients, found) == ({"tacrolimus"}, {"tacrolimus"})
+    assert matched_by == ("brand 'Prograf'",)
     assert display == "Prograf 5 mg capsule"
+    assert route == "oral"  # "capsule"
 
 
 @pytest.mark.parametrize(
@@ -250,13 +269,29 @@ def test_name_match_in_coding_display_without_a_known_code() -> None:
         "Neoralgin tablet",
         "antiTums",
         "Lasixamide",
-        "magnesium",  # the element alone is not a product
-        "Magnesium 250 mg tablet",  # salt unknown: not guessed
+        "Magnesia tablets",  # "magnesia" is not "magnesium" (milk of magnesia is a brand)
         "digoxine immune fab",  # "digoxine" is a different word
     ],
 )
 def test_name_match_needs_word_boundaries(text: str) -> None:
     assert classes_of(med_request(text=text)) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "route"),
+    [
+        ("Magnesium 250 mg tablet", "oral"),
+        ("Magnesium 400 mg tablet", "oral"),
+        ("MAGNESIUM 500 MG CAPSULE", "oral"),
+        ("magnesium", None),  # no route given: most orders without one are oral
+    ],
+)
+def test_an_unnamed_magnesium_salt_is_an_oral_supplement(text: str, route: str | None) -> None:
+    # 4.6: "Magnesium 400 mg tablet" names no salt; it is an oral Mg supplement, never ignored.
+    ingredients, classes, matched_by, _, found_route = classified(med_request(text=text))
+    assert (ingredients, classes) == (frozenset(), {"oral_mg_supplement"})
+    assert matched_by[0].lower() == "name 'magnesium'"
+    assert found_route == route
 
 
 def test_hyphen_is_a_word_boundary() -> None:
@@ -269,27 +304,39 @@ def test_hyphen_is_a_word_boundary() -> None:
 
 def test_display_prefers_the_text() -> None:
     resource = med_request("198377", "Tacrolimus 1 MG Oral Capsule", text="Prograf 1 mg capsule")
-    _, _, display = classify(model(resource), shipped().medications, {})
-    assert display == "Prograf 1 mg capsule"
+    assert classified(resource)[3] == "Prograf 1 mg capsule"
 
 
 def test_sandbox_draft_without_medication_is_unclassified() -> None:
     resource = {"resourceType": "MedicationRequest", "id": "sb", "status": "draft"}
-    found, matched_by, display = classify(model(resource), shipped().medications, {})
-    assert found == set() and matched_by == () and display == "unnamed medication"
+    assert classified(resource) == (frozenset(), frozenset(), (), "unnamed medication", None)
 
 
 # --- statuses -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "status",
-    ["stopped", "completed", "entered-in-error", "cancelled", "on-hold", "draft", "unknown"],
+    ("status", "history"),
+    [
+        ("stopped", True),
+        ("completed", True),
+        ("entered-in-error", False),
+        ("cancelled", False),
+        ("on-hold", False),
+        ("draft", False),
+        ("unknown", False),
+    ],
 )
-def test_inactive_orders_are_ignored(status: str) -> None:
-    facts = make_facts(meds=[rx("tacrolimus", status=status)])
+def test_inactive_orders_are_ignored(status: str, history: bool) -> None:
+    # Only active orders make a patient "on" a drug; completed and stopped ones are kept as
+    # history (evidence of an earlier course, 4.8), the rest are dropped.
+    facts = make_facts(meds=[rx("tacrolimus", status=status, req_id="t")])
     assert facts.active == ()
-    assert facts.cni_start is None
+    assert facts.cni is None
+    assert not facts.on_cni
+    assert [(m.resource_id, m.origin, m.status) for m in facts.history] == (
+        [("t", "history", status)] if history else []
+    )
 
 
 def test_on_hold_counts_when_configured() -> None:
@@ -317,7 +364,9 @@ def test_active_medication_statement_counts() -> None:
     facts = make_facts(statements=[statement])
     assert [m.resource_type for m in facts.active] == ["MedicationStatement"]
     assert facts.active[0].classes == {"tacrolimus"}
-    assert facts.cni_start is not None and facts.cni_start.date().isoformat() == "2026-10-21"
+    assert facts.active[0].origin == "active"
+    assert facts.cni is not None and facts.cni.start is not None
+    assert facts.cni.start.date().isoformat() == "2026-10-21"
 
 
 @pytest.mark.parametrize("status", ["stopped", "completed", "entered-in-error"])
@@ -332,7 +381,9 @@ def test_duplicate_order_id_is_counted_once() -> None:
     assert len(facts.active) == 1
 
 
-def test_cni_start_is_the_earliest_authored_on_of_active_cni_orders() -> None:
+def test_cni_start_is_the_earliest_evidence_of_either_cni() -> None:
+    # 4.8: the start is the earliest evidence, a stopped order of the same ingredient included
+    # (v1 read only active orders); other drugs are no evidence.
     facts = make_facts(
         meds=[
             rx("tacrolimus", authored_days_ago=10),
@@ -341,8 +392,10 @@ def test_cni_start_is_the_earliest_authored_on_of_active_cni_orders() -> None:
             rx("omeprazole", authored_days_ago=500),
         ]
     )
-    assert facts.cni_start is not None
-    assert facts.cni_start.date().isoformat() == "2026-10-11"
+    assert facts.cni is not None and facts.cni.start is not None
+    assert facts.cni.start.date().isoformat() == "2026-01-24"
+    assert facts.cni.classes == {"tacrolimus", "cyclosporine"}
+    assert facts.cni.being_started is False
 
 
 # --- order-select vs order-sign -------------------------------------------------------------

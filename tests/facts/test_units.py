@@ -4,12 +4,13 @@ mEq/L is never read as mmol/L for the divalent Mg and Ca (1.32 mEq/L = 0.66 mmol
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
 
 from cds_service.content import Threshold
-from cds_service.facts import LabResult, SkippedResult, is_below, read_observation
+from cds_service.facts import LabResult, SkippedResult, is_above, is_below, read_observation
 
 from .builders import (
     CA,
@@ -108,8 +109,8 @@ def test_mg_tier_at_and_around_each_threshold(
     [
         (1.1, "mg/dL", "1.2 mg/dL", "critical"),
         (11.9, "mg/L", "1.2 mg/dL", "critical"),
-        (0.49, "mmol/L", "0.5 mmol/L", "critical"),
-        (0.98, "meq/L", "0.5 mmol/L", "critical"),
+        (0.49, "mmol/L", "0.50 mmol/L", "critical"),  # printed as the contract prints it
+        (0.98, "meq/L", "0.50 mmol/L", "critical"),
         (1.5, "mg/dL", "1.6 mg/dL", "warning"),
         (0.65, "mmol/L", "0.66 mmol/L", "warning"),
         (1.30, "meq/L", "0.66 mmol/L", "warning"),
@@ -120,7 +121,7 @@ def test_mg_card_quotes_reported_value_and_the_threshold_of_its_own_family(
 ) -> None:
     finding = fired("hypomagnesemia", labs=[mg(value, unit, 2)])
     assert finding.indicator == indicator
-    assert finding.values["mg"] == f"{value:g} {unit}"
+    assert finding.values["mg"] == f"{json.dumps(value)} {unit}"
     assert finding.values["threshold"] == threshold
     assert finding.values["mg_date"] == "2026-11-18"
 
@@ -140,32 +141,34 @@ def test_meq_is_half_mmol_for_magnesium_never_one_to_one() -> None:
     assert tier(1.2, "mmol/L") is None
 
 
-# --- digoxin target 1.0 mmol/L = 2.0 mEq/L; twin 2.4 mg/dL = 24 mg/L -----------------------
+# --- digoxin line 0.82 mmol/L = 1.64 mEq/L; twin 2.0 mg/dL = 20 mg/L (4.2) ------------------
+# v1 read seed 003's "2 mEq/L" literally (1.0 mmol/L, 2.4 mg/dL): a unit slip, above normal.
 @pytest.mark.parametrize(
     ("value", "unit", "fires"),
     [
-        (0.99, "mmol/L", True),
-        (1.0, "mmol/L", False),
-        (1.01, "mmol/L", False),
-        (1.98, "meq/L", True),
-        (2.0, "meq/L", False),
-        (2.02, "meq/L", False),
-        (2.3, "mg/dL", True),
-        (2.39, "mg/dL", True),
-        (2.4, "mg/dL", False),
-        (2.5, "mg/dL", False),
-        (23.9, "mg/L", True),
-        (24, "mg/L", False),
-        (24.1, "mg/L", False),
+        (0.81, "mmol/L", True),
+        (0.82, "mmol/L", False),
+        (0.83, "mmol/L", False),
+        (0.99, "mmol/L", False),
+        (1.62, "meq/L", True),
+        (1.64, "meq/L", False),
+        (1.66, "meq/L", False),
+        (1.9, "mg/dL", True),
+        (1.99, "mg/dL", True),
+        (2.0, "mg/dL", False),
+        (2.1, "mg/dL", False),
+        (2.3, "mg/dL", False),
+        (19.9, "mg/L", True),
+        (20, "mg/L", False),
+        (20.1, "mg/L", False),
     ],
 )
 def test_digoxin_target(value: float, unit: str, fires: bool) -> None:
     outcome = evaluate("mg-digoxin", labs=[mg(value, unit)], meds=[rx("digoxin")])
-    assert outcome.fired is fires
-    if fires:
-        assert outcome.finding is not None
+    assert outcome.fired is fires, outcome.why
+    if outcome.finding is not None:
         assert outcome.finding.indicator == "warning"
-        assert outcome.finding.values["mg"] == f"{value:g} {unit}"
+        assert outcome.finding.values["mg"] == f"{json.dumps(value)} {unit}"
 
 
 # --- potassium 3.5 (low) and 3.0 (critical with low Mg) ------------------------------------
@@ -187,7 +190,7 @@ def test_potassium_thresholds_with_low_mg(k: float, unit: str, expected: str | N
     outcome = evaluate("mg-refractory-hypokalemia", labs=[potassium(k, unit), mg(0.60, "mmol/L")])
     assert (outcome.finding.indicator if outcome.finding else None) == expected
     if outcome.finding:
-        assert outcome.finding.values["k"] == f"{k:g} {unit}"
+        assert outcome.finding.values["k"] == f"{json.dumps(k)} {unit}"  # as reported: "3.0"
         assert outcome.finding.values["mg"] == "0.6 mmol/L"
 
 
@@ -348,18 +351,24 @@ def test_unknown_comparator_is_ignored() -> None:
 
 
 # --- conversion rounding never moves a result across a line (exhaustive) --------------------
-# Every printed value from 0.01 to 4.00 (hundredths) in every Mg unit against every Mg line,
-# and every printed Ca value from 1.00 to 12.00 against both Ca lines, compared with exact
+# Every printed value from 0.01 to 6.00 (hundredths) in every Mg unit against every Mg line
+# (below for the low lines, above for the high ones: both are checked against every line),
+# and every printed Ca value from 1.00 to 12.00 against every Ca line, compared with exact
 # decimal arithmetic.
 MG_THRESHOLDS = [
     Threshold(mmol_per_l=0.50, mg_per_dl=1.2),
     Threshold(mmol_per_l=0.66, mg_per_dl=1.6),
     Threshold(mmol_per_l=0.70, mg_per_dl=1.7),
-    Threshold(mmol_per_l=1.0, mg_per_dl=2.4),
+    Threshold(mmol_per_l=0.80, mg_per_dl=1.95),
+    Threshold(mmol_per_l=0.82, mg_per_dl=2.0),
+    Threshold(mmol_per_l=1.25, mg_per_dl=3.0),
+    Threshold(mmol_per_l=2.0, mg_per_dl=4.8),
 ]
 CA_THRESHOLDS = [
     Threshold(mmol_per_l=2.12, mg_per_dl=8.5),
+    Threshold(mmol_per_l=1.87, mg_per_dl=7.5),  # 4.1: treat calcium now
     Threshold(mmol_per_l=1.15, mg_per_dl=4.6),
+    Threshold(mmol_per_l=1.0, mg_per_dl=4.0),  # 4.1: ionized, treat calcium now
 ]
 
 
@@ -368,22 +377,23 @@ def test_printed_mg_value_compares_exactly_in_every_unit(threshold: Threshold) -
     limit_mmol = Decimal(str(threshold.mmol_per_l))
     limit_mg = Decimal(str(threshold.mg_per_dl))
     wrong = []
-    for hundredths in range(1, 401):
+    for hundredths in range(1, 601):
         printed = Decimal(hundredths) / 100
         value = float(printed)
         checks = [
             # mmol/L and mEq/L against the mmol/L line; mEq/L is exactly half.
-            (mg(value, "mmol/L"), printed < limit_mmol),
-            (mg(value, "meq/L"), printed / 2 < limit_mmol),
+            (mg(value, "mmol/L"), printed, limit_mmol),
+            (mg(value, "meq/L"), printed / 2, limit_mmol),
             # mg/dL and mg/L against the mg/dL twin.
-            (mg(value, "mg/dL"), printed < limit_mg),
-            (mg(float(printed * 10), "mg/L"), printed < limit_mg),
+            (mg(value, "mg/dL"), printed, limit_mg),
+            (mg(float(printed * 10), "mg/L"), printed, limit_mg),
         ]
-        wrong += [
-            resource["valueQuantity"]
-            for resource, expected in checks
-            if is_below(lab(resource), threshold) is not expected
-        ]
+        for resource, compared, limit in checks:
+            result = lab(resource)
+            if is_below(result, threshold) is not (compared < limit):
+                wrong.append(("below", resource["valueQuantity"]))
+            if is_above(result, threshold) is not (compared > limit):
+                wrong.append(("above", resource["valueQuantity"]))
     assert wrong == []
 
 

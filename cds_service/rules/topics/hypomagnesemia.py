@@ -121,7 +121,9 @@ def _notes(facts: Facts, config: RuleConfig, values: dict[str, object]) -> list[
     notes += all_true(facts, _CNI_NOTES)
     if facts.cni is not None and facts.cni.active and (persistent := _persistent(facts, config)):
         values.update(persistent)
-        notes.append("cni_persistent" if facts.on_tacrolimus else "cni_review")
+        # The lower-target note is for tacrolimus the patient takes, not one being ordered.
+        taking_tacrolimus = any("tacrolimus" in m.classes for m in facts.active)
+        notes.append("cni_persistent" if taking_tacrolimus else "cni_review")
     for note, classes in _DRUG_NOTES:
         if match := having(facts.present, classes):
             notes.append(note)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -172,8 +174,14 @@ def test_the_decoder_keeps_every_member_the_model_declares_and_nothing_else() ->
     kept = {name for name in declared if getattr(observation, name) is not None}
     assert kept == set(sent) & declared
     assert set(sent) - declared == {"meta", "category", "subject", "referenceRange"}  # skipped
-    assert observation == as_resource(sent)  # every kept member decoded as the converter reads it
+    # Every kept member decoded as the converter reads it, numbers as the lab wrote them: the
+    # decoder keeps decimals exactly ("1.20" stays "1.20"), so the converter is given the same.
+    exact = json.loads(orjson.dumps(sent), parse_float=Decimal)
+    assert observation == as_resource(exact)
     assert observation.code.coding[0].code == "2601-3"  # type: ignore[union-attr,index]
+    assert observation.valueQuantity.value == Decimal(  # type: ignore[union-attr]
+        str(sent["valueQuantity"]["value"])
+    )
 
 
 def _envelope(prefetch: Any) -> dict[str, Any]:

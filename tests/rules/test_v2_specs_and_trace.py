@@ -238,7 +238,9 @@ def test_trace_explains_why_a_cni_start_is_new() -> None:
     cni = traced["context"]["cni"]
     assert cni["being_started"] is True
     assert cni["start"] == FIXED_NOW.isoformat()
-    assert cni["evidence"] == ["tacrolimus ordered now with no earlier order or level: a new start"]
+    assert cni["evidence"] == [
+        "tacrolimus ordered now with no earlier order and no level older than 14 days: a new start"
+    ]
     assert "start evidence: tacrolimus ordered now" in _why(traced, "mg-monitoring-gap")
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .. import __version__
 from ..content import Content
+
+# Each service definition's ``extension``: what a client or an operator may want to know about
+# this deployment. One key per fact, namespaced by who defines it.
+VERSION_EXTENSION = "cds-service.version"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,11 @@ def prefetch_templates(content: Content) -> dict[str, str]:
     }
 
 
+def service_extension(content: Content) -> dict[str, Any]:
+    """The ``extension`` object of every service definition."""
+    return {VERSION_EXTENSION: __version__}
+
+
 def discovery_document(content: Content) -> dict[str, Any]:
     templates = prefetch_templates(content)
     return {
@@ -78,6 +88,7 @@ def discovery_document(content: Content) -> dict[str, Any]:
                 "title": service.title,
                 "description": service.description,
                 "prefetch": templates,
+                "extension": service_extension(content),
             }
             for service in SERVICES.values()
         ]

@@ -6,6 +6,7 @@ is migrated with Alembic when a store opens.
 
 from __future__ import annotations
 
+from ._engine import describe_url, sqlite_file
 from ._records import CardRecord, OverrideRecord, ShownCard, StoredFeedback, card_records
 from ._report import UNKNOWN_TOPIC, format_report_text
 from ._store import Clock, Store
@@ -19,5 +20,7 @@ __all__ = [
     "Store",
     "StoredFeedback",
     "card_records",
+    "describe_url",
     "format_report_text",
+    "sqlite_file",
 ]

@@ -42,9 +42,10 @@ _PRINTF_FIELD = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(?:\*|\d+)?(?:\.(?:\*|\d+))?
 
 _HANDLER_MARK = "_cds_service_json_handler"
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
-# Chatty at INFO on every start (plugin set-up, migration context): shown at DEBUG only. The
-# store logs one line instead (store.opened: revision, and whether a migration ran).
-_DEBUG_ONLY_LOGGERS = ("alembic",)
+# Chatty at INFO: Alembic on every start (plugin set-up, migration context; the store logs one
+# line instead, store.opened), SQLAlchemy with every statement. Shown at DEBUG; otherwise at
+# WARNING and above, and never below the level asked for.
+_CHATTY_LOGGERS = ("alembic", "sqlalchemy")
 
 
 def _is_sensitive_key(key: object) -> bool:
@@ -172,7 +173,7 @@ def configure_logging(level: str = "INFO") -> None:
     chatty_level = (
         numeric_level if numeric_level <= logging.DEBUG else max(numeric_level, logging.WARNING)
     )
-    for name in _DEBUG_ONLY_LOGGERS:
+    for name in _CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(chatty_level)
     # uvicorn installs its own plain-text handlers; route its records through ours instead.
     for name in _UVICORN_LOGGERS:

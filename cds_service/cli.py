@@ -46,17 +46,16 @@ def _content(directory: Path, source: str) -> Content:
         ) from None
 
 
-def _quiet_gc() -> None:
-    """No cyclic collections during start-up: imports and content build a heap that the app
-    freezes once started (``settle_heap``, which turns the GC back on)."""
-    gc.disable()
-
-
 def _serve(args: argparse.Namespace) -> int:
-    _quiet_gc()
-    from .serving import serve
+    # No cyclic collections during start-up: imports and content build a heap that the app
+    # freezes once started (``settle_heap``, which turns the GC back on).
+    gc.disable()
+    try:
+        from .serving import serve
 
-    return serve(_settings(), host=args.host, port=args.port, workers=args.workers)
+        return serve(_settings(), host=args.host, port=args.port, workers=args.workers)
+    finally:
+        gc.enable()
 
 
 def _parse_now(value: str | None, option: str = "--now") -> datetime | None:
@@ -188,10 +187,13 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    _quiet_gc()
-    from .demo import run_demo
+    gc.disable()  # as for serve
+    try:
+        from .demo import run_demo
 
-    return run_demo(args.host, args.port)
+        return run_demo(args.host, args.port)
+    finally:
+        gc.enable()
 
 
 def _load_fixtures(args: argparse.Namespace) -> int:
@@ -241,7 +243,11 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="cds-service", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+        prog="cds-service",
+        description="The magnesium safety CDS Hooks service: serve it, evaluate a request "
+        "offline, check the content in cards/, report on cards and feedback, or try it in the "
+        "CDS Hooks sandbox. Settings are CDS_* environment variables or a .env file; "
+        "`cds-service COMMAND --help` describes each command.",
     )
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"

@@ -3,8 +3,9 @@
 Spawns ``cds-service serve`` (one worker, the embedded defaults, logging at WARNING) and polls
 ``GET /cds-services`` until it answers; the time from spawning the process to that first answer
 is one sample. The first run creates the database (migrations included); the later runs restart
-on it, as a service restarts in production. Reported: every sample and the median of the
-restarts.
+on it, as a service restarts in production; like any installed package, the code is then
+byte-compiled (the first start writes ``__pycache__`` even where the shell sets
+``PYTHONDONTWRITEBYTECODE``). Reported: every sample and the median of the restarts.
 
 ``--baseline DIR`` times another checkout of the code (e.g. ``git archive`` of an older commit)
 the same way, alternating run by run with this one, so that the two medians are taken under
@@ -65,7 +66,11 @@ def time_to_first_answer(database_url: str, checkout: Path | None = None) -> flo
     its first discovery answer."""
     port = _free_port()
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CDS_")},
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("CDS_") and k != "PYTHONDONTWRITEBYTECODE"
+        },
         "CDS_DATABASE_URL": database_url,
         "CDS_LOG_LEVEL": LOG_LEVEL,
     }

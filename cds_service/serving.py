@@ -119,7 +119,15 @@ def effective_configuration(
         cors_origins=settings.cors_origins_for(auth_off=auth_off),
         demo_fhir=settings.demo_fhir_for(auth_off=auth_off),
     )
-    return {"version": __version__, "host": host, "port": port, "workers": workers, **shown}
+    shown_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return {
+        "version": __version__,
+        "url": f"http://{shown_host}:{port}",
+        "host": host,
+        "port": port,
+        "workers": workers,
+        **shown,
+    }
 
 
 def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:

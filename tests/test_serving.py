@@ -81,6 +81,10 @@ def test_effective_configuration_has_every_setting_and_no_secret() -> None:
     assert shown["patient_hash_key_source"] == "set"
     assert shown["version"] == __version__
     assert (shown["host"], shown["port"], shown["workers"]) == ("0.0.0.0", 8080, 2)
+    assert shown["url"] == "http://0.0.0.0:8080"
+    assert effective_configuration(settings, host="::1", port=80, workers=1)["url"] == (
+        "http://[::1]:80"
+    )
     assert shown["auth_mode"] == "off" and shown["demo_fhir"] is False
     named = set(type(settings).model_fields) - {"patient_hash_key"}
     assert named <= set(shown)

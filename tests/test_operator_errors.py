@@ -166,7 +166,14 @@ def test_each_error_is_one_or_two_lines_and_exit_code_2(
 
 
 @pytest.mark.parametrize(
-    "name", ["evaluate a truncated file", "the psycopg2 driver", "CDS_AUTH_MODE=jtw"]
+    "name",
+    [  # one of each class: a file, the database, a setting, cards/, the trust file
+        "evaluate a truncated file",
+        "the psycopg2 driver",
+        "CDS_AUTH_MODE=jtw",
+        "a cards/ folder without its files",
+        "a bad trust file",
+    ],
 )
 def test_a_process_prints_the_message_and_no_traceback(name: str, tmp_path: Path) -> None:
     case = _cases(tmp_path)[name]

@@ -5,7 +5,9 @@ Spawns ``cds-service serve`` (one worker, the embedded defaults, logging at WARN
 is one sample. The first run creates the database (migrations included); the later runs restart
 on it, as a service restarts in production; like any installed package, the code is then
 byte-compiled (the first start writes ``__pycache__`` even where the shell sets
-``PYTHONDONTWRITEBYTECODE``). Reported: every sample and the median of the restarts.
+``PYTHONDONTWRITEBYTECODE``). Reported: every sample and the median of the restarts, and the
+CPU time the server had used by its first answer: start-up is one thread's work, so on an idle
+machine the wait is about that CPU time, while on a busy one the wait grows and it barely does.
 
 ``--baseline DIR`` times another checkout of the code (e.g. ``git archive`` of an older commit)
 the same way, alternating run by run with this one, so that the two medians are taken under
@@ -61,9 +63,18 @@ def _answers(port: int) -> bool:
         connection.close()
 
 
-def time_to_first_answer(database_url: str, checkout: Path | None = None) -> float:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (all its threads)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def time_to_first_answer(database_url: str, checkout: Path | None = None) -> tuple[float, float]:
     """Seconds from spawning ``cds-service serve`` (of ``checkout``: with ``-m`` from there) to
-    its first discovery answer."""
+    its first discovery answer, and the CPU seconds the server had used by then."""
     port = _free_port()
     env = {
         **{
@@ -90,7 +101,7 @@ def time_to_first_answer(database_url: str, checkout: Path | None = None) -> flo
             if time.perf_counter() - started > _GIVE_UP_S:
                 raise RuntimeError(f"no answer within {_GIVE_UP_S:.0f} s")
             time.sleep(_POLL_INTERVAL_S)
-        return time.perf_counter() - started
+        return time.perf_counter() - started, _cpu_seconds(process.pid)
     finally:
         process.terminate()
         try:
@@ -102,11 +113,15 @@ def time_to_first_answer(database_url: str, checkout: Path | None = None) -> flo
             process.stderr.close()
 
 
-def _summary(first: float, restarts: list[float]) -> dict[str, Any]:
+def _summary(first: tuple[float, float], restarts: list[tuple[float, float]]) -> dict[str, Any]:
+    waits = [wait for wait, _ in restarts]
+    cpu = [used for _, used in restarts]
     return {
-        "first_start_s": round(first, 3),
-        "restarts_s": [round(sample, 3) for sample in restarts],
-        "median_s": round(statistics.median(restarts), 3),
+        "first_start_s": round(first[0], 3),
+        "restarts_s": [round(sample, 3) for sample in waits],
+        "median_s": round(statistics.median(waits), 3),
+        "restart_cpu_s": [round(sample, 3) for sample in cpu],
+        "median_cpu_s": round(statistics.median(cpu), 3),
     }
 
 
@@ -120,7 +135,7 @@ def cold_start(runs: int, database_dir: Path, baseline: Path | None = None) -> d
     first = {
         name: time_to_first_answer(urls[name], checkout) for name, checkout in checkouts.items()
     }
-    restarts: dict[str, list[float]] = {name: [] for name in checkouts}
+    restarts: dict[str, list[tuple[float, float]]] = {name: [] for name in checkouts}
     for _ in range(runs):
         for name, checkout in checkouts.items():
             restarts[name].append(time_to_first_answer(urls[name], checkout))
@@ -137,8 +152,8 @@ def _line(label: str, result: dict[str, Any]) -> str:
     restarts = ", ".join(f"{sample:.3f}" for sample in result["restarts_s"])
     return (
         f"{label}median {result['median_s']:.3f} s over {len(result['restarts_s'])} restarts "
-        f"({restarts}); the first start, which creates the database: "
-        f"{result['first_start_s']:.3f} s"
+        f"({restarts}), the server's CPU time by then {result['median_cpu_s']:.2f} s; "
+        f"the first start, which creates the database: {result['first_start_s']:.3f} s"
     )
 
 

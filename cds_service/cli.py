@@ -156,7 +156,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _check_config(args: argparse.Namespace) -> int:
     from .content import ContentError, load_content
 
-    directory = args.directory or _settings().cards_dir
+    settings = _settings()  # a bad setting is an error here too, whatever the directory
+    directory = args.directory or settings.cards_dir
     try:
         content = load_content(directory)
     except ContentError as exc:

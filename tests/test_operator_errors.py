@@ -101,7 +101,9 @@ def _cases(tmp: Path) -> dict[str, Case]:
             serve, {"CDS_AUTH_MODE": "jtw"}, ("CDS_AUTH_MODE='jtw'", "'off' or 'jwt'")
         ),
         "CDS_LOG_LEVEL=LOUD": Case(
-            ("check-config",), {"CDS_LOG_LEVEL": "LOUD"}, ("CDS_LOG_LEVEL='LOUD'", "WARNING")
+            ("check-config", str(REPO / "cards")),
+            {"CDS_LOG_LEVEL": "LOUD"},
+            ("CDS_LOG_LEVEL='LOUD'", "WARNING"),
         ),
         "a number out of range": Case(
             ("report",), {"CDS_FHIR_TIMEOUT_S": "-1"}, ("CDS_FHIR_TIMEOUT_S='-1'", "greater")

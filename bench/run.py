@@ -4,7 +4,8 @@ Measures, for patient-view requests of several sizes:
 (a) in-process evaluation (decode body → hook → encode response) p50/p99,
 (e) the floor: ``orjson.loads`` of the same body, and the ratio to it,
 (b) HTTP p50/p99 against a real ``cds-service serve``: sequential, and at concurrency 8 (wrk),
-    with 1 and 2 workers, (c) throughput, (d) peak memory (VmHWM of the server processes).
+    with 1 and 2 workers, (c) throughput, (d) peak memory (VmHWM of the server processes),
+(f) cold start: spawning ``cds-service serve`` to its first discovery answer (``bench.coldstart``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from .coldstart import cold_start, format_cold_start
 from .patients import patient_view_request
 
 REPO = Path(__file__).resolve().parent.parent
@@ -388,6 +390,8 @@ def _table(result: dict[str, Any]) -> str:
             if "server_peak_rss_mb" in r
         ]
         lines += ["", "Server peak RSS (largest process): " + "; ".join(peaks)]
+    if "cold_start" in result:
+        lines += ["", format_cold_start(result["cold_start"])]
     lines += ["", f"Machine: {result['machine']}; log level {LOG_LEVEL}"]
     return "\n".join(lines)
 
@@ -403,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per measurement")
     parser.add_argument("--runs", type=int, default=3, help="wrk runs per configuration")
     parser.add_argument("--no-http", action="store_true")
+    parser.add_argument(
+        "--cold-start-runs", type=int, default=7, help="restarts to time (0: no cold start)"
+    )
     parser.add_argument("--quick", action="store_true", help="a fast smoke run (CI)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "latest.json")
     args = parser.parse_args(argv)
@@ -410,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     iterations, seconds = args.iterations, args.seconds
     if args.quick:
         sizes, iterations, seconds, args.runs = [10, 200], 20, 1, 1
+        args.cold_start_runs = min(args.cold_start_runs, 1)
     now = datetime.now(UTC)
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
@@ -438,6 +446,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.runs,
             ),
         }
+        if args.cold_start_runs and not args.no_http:
+            result["cold_start"] = cold_start(args.cold_start_runs, tmp_dir)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     print(_table(result))

@@ -42,6 +42,10 @@ _PRINTF_FIELD = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(?:\*|\d+)?(?:\.(?:\*|\d+))?
 
 _HANDLER_MARK = "_cds_service_json_handler"
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+# Chatty at INFO: Alembic on every start (plugin set-up, migration context; the store logs one
+# line instead, store.opened), SQLAlchemy with every statement. Shown at DEBUG; otherwise at
+# WARNING and above, and never below the level asked for.
+_CHATTY_LOGGERS = ("alembic", "sqlalchemy")
 
 
 def _is_sensitive_key(key: object) -> bool:
@@ -166,6 +170,11 @@ def configure_logging(level: str = "INFO") -> None:
         root.removeHandler(handler)
     root.addHandler(_json_handler())
     root.setLevel(numeric_level)
+    chatty_level = (
+        numeric_level if numeric_level <= logging.DEBUG else max(numeric_level, logging.WARNING)
+    )
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(chatty_level)
     # uvicorn installs its own plain-text handlers; route its records through ours instead.
     for name in _UVICORN_LOGGERS:
         uvicorn_logger = logging.getLogger(name)

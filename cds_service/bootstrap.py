@@ -7,19 +7,22 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
 from ._logging import configure_logging, get_logger
 from .app import Authenticator, create_app
 from .checks import checked_content
-from .content import Content
-from .demo import demo_enabled, mount_demo
+from .content import Content, ContentError
+from .errors import ConfigurationError
 from .gathering import RequestsFhirClient
 from .pipeline import CdsService
-from .settings import AuthMode, Settings
-from .store import Store
-from .trust import TrustVerifier, load_trust_config
+from .settings import AuthMode, Settings, load_settings
+from .store import Store, sqlite_file
+
+if TYPE_CHECKING:
+    from .trust import TrustConfig
 
 _log = get_logger(__name__)
 
@@ -33,18 +36,6 @@ class Runtime:
     authenticator: Authenticator | None
 
 
-def _sqlite_file(url: str) -> Path | None:
-    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
-        return None
-    return Path(url.removeprefix("sqlite:///").split("?")[0])
-
-
-def _sqlite_path_ready(url: str) -> None:
-    path = _sqlite_file(url)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-
-
 def embedded_hash_key(database_file: Path) -> str:
     """The patient-hash key of an embedded (SQLite) deployment, created once beside its database.
 
@@ -54,12 +45,19 @@ def embedded_hash_key(database_file: Path) -> str:
     key_file = database_file.parent / "patient-hash.key"
     try:
         descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except PermissionError:
+        raise ConfigurationError(
+            f"cannot create {key_file} (permission denied): set CDS_PATIENT_HASH_KEY, "
+            "or let the service write beside its database"
+        ) from None
     except FileExistsError:
         for _ in range(50):  # another worker may be writing it this instant
             if key := key_file.read_text().strip():
                 return key
             time.sleep(0.01)
-        raise SystemExit(f"{key_file} is empty: delete it or set CDS_PATIENT_HASH_KEY") from None
+        raise ConfigurationError(
+            f"{key_file} is empty: delete it or set CDS_PATIENT_HASH_KEY"
+        ) from None
     key = secrets.token_hex(32)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(key)
@@ -69,7 +67,7 @@ def embedded_hash_key(database_file: Path) -> str:
 def _with_hash_key(settings: Settings) -> Settings:
     if settings.patient_hash_key:
         return settings
-    database_file = _sqlite_file(settings.database_url)
+    database_file = sqlite_file(settings.database_url)
     if database_file is None:
         _log.warning(
             "settings.patient_hash_key_missing",
@@ -80,20 +78,55 @@ def _with_hash_key(settings: Settings) -> Settings:
     return settings.model_copy(update={"patient_hash_key": embedded_hash_key(database_file)})
 
 
+def load_cards(settings: Settings) -> Content:
+    """The content of ``CDS_CARDS_DIR``, loaded and checked (every card text rendered for every
+    state the rules produce); a bad file or a failing check is a ``ConfigurationError``."""
+    try:
+        return checked_content(settings.cards_dir)[0]
+    except ContentError as exc:
+        raise ConfigurationError(
+            f"{exc}\nfix the file, or set CDS_CARDS_DIR (now {settings.cards_dir}); "
+            "cds-service check-config DIR checks a folder"
+        ) from None
+
+
+def _trust_config(settings: Settings) -> TrustConfig | None:
+    """The trusted clients under ``jwt``; None with auth off."""
+    if settings.effective_auth_mode is not AuthMode.JWT:
+        return None
+    if settings.trust_file is None:
+        raise ConfigurationError(
+            "CDS_AUTH_MODE=jwt needs CDS_TRUST_FILE: the clients this service trusts "
+            "(docs/security.md), or CDS_AUTH_MODE=off for development"
+        )
+    # Imported here: JWT verification (and its cryptography) is not needed with auth off.
+    from .trust import TrustConfigError, load_trust_config
+
+    try:
+        return load_trust_config(settings.trust_file)
+    except TrustConfigError as exc:
+        raise ConfigurationError(
+            f"{exc}\nfix the file, or point CDS_TRUST_FILE at another (docs/security.md)"
+        ) from None
+
+
 def build_runtime(settings: Settings | None = None) -> Runtime:
     """Load and check content (fail loudly), open the store, build the verifier for ``jwt``."""
-    settings = settings or Settings()
+    settings = settings or load_settings()
     configure_logging(settings.log_level)
-    content, _ = checked_content(settings.cards_dir)
-    _sqlite_path_ready(settings.database_url)
-    settings = _with_hash_key(settings)
+    content = load_cards(settings)
+    trust = _trust_config(settings)
     store = Store.open(settings.database_url, retention_days=settings.audit_retention_days)
+    try:
+        settings = _with_hash_key(settings)
+    except BaseException:
+        store.close()
+        raise
     authenticator: Authenticator | None = None
-    if settings.effective_auth_mode is AuthMode.JWT:
-        if settings.trust_file is None:
-            raise SystemExit("CDS_AUTH_MODE=jwt needs CDS_TRUST_FILE")
-        config = load_trust_config(settings.trust_file)
-        authenticator = TrustVerifier(config.clients, replay_cache=store).verify
+    if trust is not None:
+        from .trust import TrustVerifier
+
+        authenticator = TrustVerifier(trust.clients, replay_cache=store).verify
     else:
         _log.warning("auth.off", detail="authentication is off: development only")
     service = CdsService(
@@ -107,9 +140,14 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     app = create_app(
         runtime.service,
         authenticator=runtime.authenticator,
-        ready_check=runtime.store.ping,
+        database_check=runtime.store.health,
         on_shutdown=runtime.store.close,
     )
-    if demo_enabled(runtime.settings, auth_off=runtime.authenticator is None):
+    auth_off = runtime.authenticator is None
+    if runtime.settings.demo_fhir and not auth_off:
+        _log.warning("demo.refused", detail="CDS_DEMO_FHIR is ignored when auth is on")
+    if runtime.settings.demo_fhir_for(auth_off=auth_off):
+        from .demo import mount_demo  # the demo's data and routes load only when it is on
+
         mount_demo(app)
     return app

@@ -1,78 +1,140 @@
-"""``cds-service``: serve, evaluate a request offline, check the content, report, demo."""
+"""``cds-service``: serve, evaluate a request offline, check the content, report, demo.
+
+Settings come from ``CDS_*`` environment variables or a ``.env`` file (see the README). A
+problem with a setting, a file or a value is reported in one or two lines naming it and the
+fix, with exit code 2; never with a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import orjson
+from . import __version__
+from .errors import ConfigurationError
 
-from .content import ContentError
-from .profile import load_site_content
+if TYPE_CHECKING:
+    from .content import Content
+    from .settings import Settings
+
+CONFIGURATION_ERROR = 2
+
+
+def _settings() -> Settings:
+    """The settings, with logging configured from them: every command honours CDS_LOG_LEVEL."""
+    from ._logging import configure_logging
+    from .settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return settings
+
+
+def _content(directory: Path, source: str) -> Content:
+    from .content import ContentError
+    from .profile import load_site_content
+
+    try:
+        return load_site_content(directory)
+    except ContentError as exc:
+        raise ConfigurationError(
+            f"{exc}\nfix the file, or use another folder ({source}); "
+            "cds-service check-config DIR names every problem"
+        ) from None
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from .checks import checked_content
-    from .settings import Settings
-
-    # Checked here once, so a failing content check stops the service before any worker starts
-    # (each worker checks again as it builds the app).
+    # No cyclic collections during start-up: imports and content build a heap that the app
+    # freezes once started (``settle_heap``, which turns the GC back on).
+    gc.disable()
     try:
-        checked_content(Settings().cards_dir)
-    except ContentError as exc:
-        print(f"cards/ is invalid: {exc}\nThe service does not start.", file=sys.stderr)
-        return 1
-    uvicorn.run(
-        "cds_service.bootstrap:build_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_config=None,
-        access_log=False,
-        http="httptools",
-        loop="uvloop",
-    )
-    return 0
+        from .serving import serve
+
+        return serve(_settings(), host=args.host, port=args.port, workers=args.workers)
+    finally:
+        gc.enable()
 
 
-def _parse_now(value: str | None) -> datetime | None:
+def _parse_now(value: str | None, option: str = "--now") -> datetime | None:
     if value is None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise SystemExit(f"error: {value!r} is not an ISO date or date-time") from None
+        raise ConfigurationError(
+            f"{option} {value!r} is not an ISO date or date-time: e.g. 2026-11-20 or "
+            "2026-11-20T12:00:00Z"
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+_REQUEST_HINT = "give a CDS Hooks request or a fixture scenario (fixtures/scenarios/*.json)"
+
+
+def _read_json(path: Path) -> Any:
+    import orjson
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigurationError(f"{path}: no such file: {_REQUEST_HINT}") from None
+    except IsADirectoryError:
+        raise ConfigurationError(f"{path} is a directory: {_REQUEST_HINT}") from None
+    except OSError as exc:
+        raise ConfigurationError(f"{path} cannot be read ({exc.strerror or exc})") from None
+    if not data.strip():
+        raise ConfigurationError(f"{path} is empty: {_REQUEST_HINT}")
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigurationError(
+            f"{path} is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno}): "
+            "is the file complete?"
+        ) from None
 
 
 def _load_request(path: Path) -> tuple[Any, datetime | None]:
     """A CDS Hooks request, or a fixture scenario (whose dates are shifted to today)."""
     from .scenarios import is_scenario, load_scenario
 
-    payload = orjson.loads(path.read_bytes())
-    if is_scenario(payload):
+    payload = _read_json(path)
+    if not is_scenario(payload):
+        return payload, None
+    try:
         scenario = load_scenario(path)
-        return scenario.request, scenario.now
-    return payload, None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigurationError(
+            f"{path} is not a valid fixture scenario ({type(exc).__name__}: {exc})"
+        ) from None
+    return scenario.request, scenario.now
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    import orjson
+
     from .engine import trace
     from .gathering import RequestsFhirClient
     from .pipeline import CdsService
     from .protocol import SERVICES, ServiceError
-    from .settings import Settings
 
-    settings = Settings()
-    content = load_site_content(args.cards or settings.cards_dir)
+    settings = _settings()
     payload, scenario_now = _load_request(args.request)
     now = _parse_now(args.now) or scenario_now
+    if args.cards:
+        content = _content(args.cards, "--cards")
+    else:
+        content = _content(settings.cards_dir, "CDS_CARDS_DIR")
+    hook = payload.get("hook") if isinstance(payload, dict) else None
+    service_id = next((s.id for s in SERVICES.values() if s.hook == hook), None)
+    if service_id is None:
+        hooks = ", ".join(s.hook for s in SERVICES.values())
+        raise ConfigurationError(
+            f"{args.request}: unknown or missing hook {hook!r}: a request names one of {hooks}"
+        )
     service = CdsService(
         settings=settings,
         content=content,
@@ -80,11 +142,6 @@ def _evaluate(args: argparse.Namespace) -> int:
         fhir_client=RequestsFhirClient(),
         **({"clock": lambda: now} if now else {}),
     )
-    hook = payload.get("hook") if isinstance(payload, dict) else None
-    service_id = next((s.id for s in SERVICES.values() if s.hook == hook), None)
-    if service_id is None:
-        print(f"error: unknown or missing hook {hook!r}", file=sys.stderr)
-        return 2
     try:
         result = service.hook(service_id, payload)
     except ServiceError as exc:
@@ -99,9 +156,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     from .checks import checked_content
-    from .settings import Settings
+    from .content import ContentError
 
-    directory = args.directory or Settings().cards_dir
+    settings = _settings()  # a bad setting is an error here too, whatever the directory
+    directory = args.directory or settings.cards_dir
     try:
         content, report = checked_content(directory)
     except ContentError as exc:
@@ -118,6 +176,8 @@ def _check_config(args: argparse.Namespace) -> int:
 
 def _export(store: Any, export: str, since: datetime | None) -> None:
     """Stream the governance export to stdout: CSV, or ``{"cards": [...]}``."""
+    import orjson
+
     from .store import csv_lines
 
     rows = store.export(since=since)
@@ -133,12 +193,14 @@ def _export(store: Any, export: str, since: datetime | None) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .settings import Settings
-    from .store import Store, format_by_version_text, format_report_text
+    import orjson
 
-    settings = Settings()
-    since = _parse_now(args.since)
-    store = Store.open(settings.database_url)
+    from .store import Store, describe_url, format_by_version_text, format_report_text
+
+    settings = _settings()
+    since = _parse_now(args.since, "--since")
+    print(f"database: {describe_url(settings.database_url)}", file=sys.stderr)
+    store = Store.open(settings.database_url, create=False)
     try:
         if args.export:
             _export(store, args.export, since)
@@ -163,17 +225,13 @@ def _report(args: argparse.Namespace) -> int:
 
 def _docs(args: argparse.Namespace) -> int:
     from .pages import reference_markdown, topic_pages, write_site
-    from .settings import Settings
 
     if args.out is None and args.markdown is None:
-        print("error: give --out DIR, --markdown FILE, or both", file=sys.stderr)
-        return 2
-    directory = args.cards or Settings().cards_dir
-    try:
-        content = load_site_content(directory)
-    except ContentError as exc:
-        print(f"cards/ is invalid: {exc}", file=sys.stderr)
-        return 1
+        raise ConfigurationError("docs: give --out DIR, --markdown FILE, or both")
+    if args.cards:
+        content = _content(args.cards, "--cards")
+    else:
+        content = _content(_settings().cards_dir, "CDS_CARDS_DIR")
     version = content.governance.version.version
     if args.out is not None:
         written = write_site(content, args.out)
@@ -186,41 +244,141 @@ def _docs(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    gc.disable()  # as for serve
+    try:
+        from .demo import run_demo
 
-    return run_demo(args.host, args.port)
+        return run_demo(args.host, args.port)
+    finally:
+        gc.enable()
 
 
 def _load_fixtures(args: argparse.Namespace) -> int:
     from .demo import load_fixtures
 
+    _settings()
     return load_fixtures(args.fhir)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cds-service", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in its help; options whose default depends on settings say so."""
 
-    serve = commands.add_parser("serve", help="run the HTTP service (uvicorn)")
-    serve.add_argument("--host", default="0.0.0.0")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--workers", type=int, default=1)
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False) or "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _command(
+    commands: Any, name: str, summary: str, description: str | None = None
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=description or summary,
+        formatter_class=_HelpFormatter,
+    )
+    return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError("must be at most 65535")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cds-service",
+        description="The magnesium safety CDS Hooks service: serve it, evaluate a request "
+        "offline, check the content in cards/, report on cards and feedback, or try it in the "
+        "CDS Hooks sandbox. Settings are CDS_* environment variables or a .env file; "
+        "`cds-service COMMAND --help` describes each command.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = _command(
+        commands,
+        "serve",
+        "run the HTTP service (uvicorn)",
+        "Run the CDS Hooks service. With authentication off (no CDS_TRUST_FILE) it listens on "
+        "127.0.0.1 only, unless --host says otherwise.",
+    )
+    serve.add_argument(
+        "--host",
+        help="address to listen on (default: 127.0.0.1 with auth off, 0.0.0.0 with auth on)",
+    )
+    serve.add_argument("--port", type=_port, default=8080, help="TCP port")
+    serve.add_argument(
+        "--workers", type=_positive, default=1, help="worker processes (one per core)"
+    )
     serve.set_defaults(run=_serve)
 
-    evaluate = commands.add_parser("evaluate", help="run one CDS Hooks request offline")
-    evaluate.add_argument("request", type=Path, help="a CDS Hooks request or fixture scenario")
-    evaluate.add_argument("--trace", action="store_true", help="show every fact and rule")
-    evaluate.add_argument("--now", help="evaluate as of this ISO date-time (default: now)")
-    evaluate.add_argument("--cards", type=Path, help="a cards/ directory (default: settings)")
+    evaluate = _command(
+        commands,
+        "evaluate",
+        "run one CDS Hooks request offline",
+        "Run one CDS Hooks request (or a fixture scenario, dated to today) offline and print the "
+        "response the HTTP endpoint gives. Without prefetch, data is fetched from fhirServer.",
+    )
+    evaluate.add_argument(
+        "request", type=Path, help="a CDS Hooks request or fixture scenario (JSON file)"
+    )
+    evaluate.add_argument(
+        "--trace", action="store_true", help="add every fact, skipped result and rule, and why"
+    )
+    evaluate.add_argument(
+        "--now",
+        help="evaluate as of this ISO date or date-time (default: now; a scenario's own date)",
+    )
+    evaluate.add_argument(
+        "--cards",
+        type=Path,
+        help="use this cards/ directory (default: CDS_CARDS_DIR, else the shipped cards/)",
+    )
     evaluate.set_defaults(run=_evaluate)
 
-    check = commands.add_parser("check-config", help="validate a cards/ directory")
-    check.add_argument("directory", nargs="?", type=Path)
+    check = _command(
+        commands,
+        "check-config",
+        "validate a cards/ directory",
+        "Validate a cards/ directory as the service does at start-up: every file, then every "
+        "card text rendered for every state the rules produce; a problem is named with its "
+        "file, field or template, and the reason.",
+    )
+    check.add_argument(
+        "directory",
+        nargs="?",
+        type=Path,
+        help="the directory (default: CDS_CARDS_DIR, else the shipped cards/)",
+    )
     check.set_defaults(run=_check_config)
 
-    report = commands.add_parser("report", help="shown/accepted/overridden per topic")
-    report.add_argument("--format", choices=("text", "json"), default="text")
-    report.add_argument("--since", help="only cards and feedback since this ISO date")
+    report = _command(
+        commands,
+        "report",
+        "shown/accepted/overridden per topic",
+        "Cards shown, accepted and overridden per topic, with override reasons, from the "
+        "service's database (CDS_DATABASE_URL). It never creates a database.",
+    )
+    report.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    report.add_argument(
+        "--since", help="only cards and feedback since this ISO date (default: everything)"
+    )
     view = report.add_mutually_exclusive_group()
     view.add_argument(
         "--export",
@@ -234,30 +392,58 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(run=_report)
 
-    docs = commands.add_parser(
-        "docs", help="the topic pages as a static site, and the Markdown clinical reference"
+    docs = _command(
+        commands,
+        "docs",
+        "the topic pages as a static site, and the Markdown clinical reference",
+        "Write each topic's page (what it does, when it fires with the live thresholds, what it "
+        "advises, its sources and HTI-1 attributes) as a static site and/or as Markdown.",
     )
     docs.add_argument("--out", type=Path, help="write index.html and topics/*.html here")
     docs.add_argument("--markdown", type=Path, help="write the clinical reference (Markdown)")
-    docs.add_argument("--cards", type=Path, help="a cards/ directory (default: settings)")
+    docs.add_argument(
+        "--cards", type=Path, help="a cards/ directory (default: CDS_CARDS_DIR, else shipped)"
+    )
     docs.set_defaults(run=_docs)
 
-    demo = commands.add_parser(
-        "demo", help="auth off + demo FHIR test double at /demo/fhir, for the CDS Hooks sandbox"
+    demo = _command(
+        commands,
+        "demo",
+        "auth off + demo FHIR test double at /demo/fhir, for the CDS Hooks sandbox",
+        "Run the service with authentication off and the demo FHIR test double at /demo/fhir, "
+        "and print one CDS Hooks sandbox URL per demo patient. Development only.",
     )
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    demo.add_argument("--port", type=_port, default=8080, help="TCP port")
     demo.set_defaults(run=_demo)
 
-    load = commands.add_parser("load-fixtures", help="PUT the demo patients into a FHIR server")
-    load.add_argument("--fhir", required=True, help="the FHIR server's base URL")
+    load = _command(
+        commands,
+        "load-fixtures",
+        "PUT the demo patients into a FHIR server",
+        "Load the demo patients into a FHIR server (one transaction per patient).",
+    )
+    load.add_argument(
+        "--fhir", required=True, help="the FHIR server's base URL (required; no default)"
+    )
     load.set_defaults(run=_load_fixtures)
     return parser
 
 
+def _report_error(exc: ConfigurationError) -> None:
+    first, *rest = str(exc).splitlines() or [type(exc).__name__]
+    print(f"cds-service: error: {first}", file=sys.stderr)
+    for line in rest:
+        print(f"  {line}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except ConfigurationError as exc:
+        _report_error(exc)
+        return CONFIGURATION_ERROR
 
 
 if __name__ == "__main__":

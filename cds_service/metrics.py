@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 
+from . import __version__
+
 REGISTRY = CollectorRegistry(auto_describe=True)
+
+# Exposed as cds_build_info{version="…",python="…"} 1.
+BUILD = Info("cds_build", "The running service's version", registry=REGISTRY)
+BUILD.info({"version": __version__, "python": platform.python_version()})
 
 REQUEST_LATENCY = Histogram(
     "cds_request_seconds",

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -25,7 +25,9 @@ from .render import topic_of
 from .rules import Finding
 from .settings import Settings
 from .store import ShownCard, Store, card_records
-from .trust import VerifiedCaller
+
+if TYPE_CHECKING:  # JWT verification (and cryptography) is imported only when auth is on
+    from .trust import VerifiedCaller
 
 Clock = Callable[[], datetime]
 _log = get_logger(__name__)

@@ -5,10 +5,15 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .errors import ConfigurationError, env_name, is_secret_setting
+
 SHIPPED_CARDS_DIR = Path(__file__).resolve().parent.parent / "cards"
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class AuthMode(StrEnum):
@@ -36,14 +41,16 @@ class Settings(BaseSettings):
     max_body_mb: float = Field(default=32, gt=0)
     max_draft_orders: int = Field(default=200, ge=1)
     max_prefetch_entries: int = Field(default=20_000, ge=1)
-    log_level: str = "INFO"
+    log_level: str = Field(
+        default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL, for every logger"
+    )
     patient_hash_key: str = Field(
         default="", description="secret for the keyed hash that correlates patients in logs"
     )
     audit_retention_days: int | None = Field(default=400, ge=1)
-    demo_fhir: bool | None = Field(
-        default=None,
-        description="mount the demo FHIR test double at /demo/fhir; default on when auth is off, "
+    demo_fhir: bool = Field(
+        default=False,
+        description="mount the demo FHIR test double at /demo/fhir (cds-service demo sets it); "
         "never when auth is on",
     )
 
@@ -51,6 +58,14 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError("use one of " + ", ".join(LOG_LEVELS))
+        return level
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -72,11 +87,30 @@ class Settings(BaseSettings):
         return ["*"] if auth_off else []
 
     def demo_fhir_for(self, *, auth_off: bool) -> bool:
-        """Whether the demo FHIR test double is mounted: never with auth on."""
-        if not auth_off:
-            return False
-        return True if self.demo_fhir is None else self.demo_fhir
+        """Whether the demo FHIR test double is mounted: only when asked for, never with auth on."""
+        return auth_off and self.demo_fhir
 
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+
+def load_settings() -> Settings:
+    """The settings from the environment and ``.env``; a bad value is a ``ConfigurationError``
+    naming the variable, the value (unless it is a secret) and what is accepted."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigurationError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors(include_url=False):
+        location = error.get("loc") or ("?",)
+        field = str(location[0])
+        reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        value = error.get("input")
+        shown = "" if is_secret_setting(field) or isinstance(value, dict) else f"={value!r}"
+        lines.append(f"{env_name(field)}{shown} is not valid: {reason}")
+    return "\n".join(lines)

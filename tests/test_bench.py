@@ -49,3 +49,7 @@ def test_quick_benchmark_writes_its_table_and_json(tmp_path: Path) -> None:
         for run in row["concurrency_8"].get("runs", ()):
             # Measured from /proc around each wrk run: a server that served requests used CPU.
             assert run["requests_per_s"] > 0 and run["server_cpu_ms_per_request"] > 0
+    cold = report["cold_start"]
+    assert cold["first_start_s"] > 0 and len(cold["restarts_s"]) == 1 and cold["median_s"] > 0
+    assert cold["median_cpu_s"] > 0
+    assert "Cold start" in result.stdout

@@ -27,6 +27,7 @@ from sqlalchemy.exc import OperationalError
 from cds_service._logging import configure_logging
 from cds_service.app import create_app
 from cds_service.bootstrap import build_app
+from cds_service.errors import ConfigurationError
 from cds_service.settings import Settings
 from cds_service.store import Store
 from cds_service.trust import TrustedClient, TrustVerifier
@@ -498,7 +499,7 @@ def test_bootstrap_with_a_trust_file_accepts_a_good_token_and_rejects_a_bad_one(
 
 
 def test_bootstrap_refuses_jwt_mode_without_a_trust_file(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit, match="CDS_TRUST_FILE"):
+    with pytest.raises(ConfigurationError, match="CDS_TRUST_FILE"):
         build_app(settings(auth_mode="jwt", database_url=f"sqlite:///{tmp_path / 'x.sqlite3'}"))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -18,7 +19,7 @@ from ._auth import Authenticator, Gate
 from ._errors import install_error_handlers
 from ._heap import settle_heap
 from ._hooks import cds_router, hook_route
-from ._ops import ops_router
+from ._ops import DatabaseCheck, ops_router
 from ._topics import topics_router
 
 _log = get_logger(__name__)
@@ -28,7 +29,7 @@ def create_app(
     service: CdsService,
     *,
     authenticator: Authenticator | None = None,
-    ready_check: Callable[[], bool] | None = None,
+    database_check: DatabaseCheck | None = None,
     on_shutdown: Callable[[], None] | None = None,
 ) -> FastAPI:
     """Build the app around a ready ``CdsService``; ``authenticator`` None means auth is off."""
@@ -64,9 +65,19 @@ def create_app(
     install_error_handlers(app)
     app.include_router(cds_router(service, gate))
     app.router.routes.append(hook_route(service, gate))
-    app.include_router(ops_router(service, auth_off=gate.off, ready_check=ready_check))
+    app.include_router(ops_router(service, auth_off=gate.off, database_check=database_check))
     app.include_router(topics_router(service))
+
+    def openapi() -> dict[str, Any]:
+        # Built on first use (not at start-up), with whatever routes are mounted by then.
+        if app.openapi_schema is None:
+            from ._openapi import openapi_document
+
+            app.openapi_schema = openapi_document(app, auth_off=gate.off)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 
-__all__ = ["Authenticator", "configure_logging", "create_app", "settle_heap"]
+__all__ = ["Authenticator", "DatabaseCheck", "configure_logging", "create_app", "settle_heap"]

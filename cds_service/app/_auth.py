@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import orjson
 import structlog
@@ -12,17 +13,23 @@ from starlette.responses import Response
 
 from .._logging import get_logger
 from ..protocol import Issue, operation_outcome
-from ..trust import AuthenticationFailed, VerifiedCaller
 from ._responses import outcome_response
+
+if TYPE_CHECKING:  # the trust package (JWT, cryptography) is imported only when auth is on
+    from ..trust import VerifiedCaller
 
 _log = get_logger(__name__)
 
 # Verifies the Authorization header for the exact URL called; raises on a bad token.
-Authenticator = Callable[[str | None, str], VerifiedCaller]
+Authenticator = Callable[[str | None, str], "VerifiedCaller"]
 
 # As the verifier logs it: a jti is short in practice, but the client chooses it.
 _LOGGED_JTI_CHARS = 128
 _UNAUTHORIZED = orjson.dumps(operation_outcome([Issue("authentication required", "login")]))
+
+
+class _NeverRaised(Exception):
+    """Stands for AuthenticationFailed while auth is off (no authenticator, nothing raised)."""
 
 
 class Gate:
@@ -31,6 +38,11 @@ class Gate:
     def __init__(self, authenticator: Authenticator | None, public_base_url: str) -> None:
         self.authenticator = authenticator
         self.public_base_url = public_base_url
+        self._refused: type[Exception] = _NeverRaised
+        if authenticator is not None:
+            from ..trust import AuthenticationFailed
+
+            self._refused = AuthenticationFailed
 
     @property
     def off(self) -> bool:
@@ -48,7 +60,7 @@ class Gate:
             caller = await run_in_threadpool(
                 self.authenticator, request.headers.get("authorization"), audience
             )
-        except AuthenticationFailed:  # the verifier logs the reason; the client gets no detail
+        except self._refused:  # the verifier logs the reason; the client gets no detail
             return Response(
                 _UNAUTHORIZED,
                 status_code=401,

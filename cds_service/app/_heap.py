@@ -11,13 +11,16 @@ _FIRST_GENERATION_THRESHOLD = 50_000
 
 
 def settle_heap() -> None:
-    """Keep the cyclic GC off the hot path.
+    """Keep the cyclic GC off the hot path, and turn it on if start-up turned it off.
 
     Content, templates and lookup tables live for the whole process: freezing them after
     start-up keeps every later collection small, and a large first-generation threshold keeps
     collections from running inside a request (each request allocates a few thousand objects).
+    There is no full collection first: ``serve`` runs its start-up with the GC off (CPython's
+    advice for a heap that is frozen), and the few hundred unreachable start-up objects cost
+    less frozen than a collection of the whole heap at every start.
     """
-    gc.collect()
     gc.freeze()
     _, *older = gc.get_threshold()
     gc.set_threshold(_FIRST_GENERATION_THRESHOLD, *older)
+    gc.enable()

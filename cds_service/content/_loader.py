@@ -114,12 +114,15 @@ def unit_key(unit: str) -> str:
 
 
 # --- reading and merging --------------------------------------------------------------------
+# libyaml's safe loader where PyYAML was built with it: the same documents, parsed several times
+# faster than by the pure-Python SafeLoader (parsing was most of loading cards/ at start-up).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _read_yaml(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            return yaml.load(handle, Loader=_YAML_LOADER)
     except FileNotFoundError:
         raise ContentError(f"{path}: file is missing") from None
     except yaml.MarkedYAMLError as exc:

@@ -5,8 +5,8 @@ FHIR endpoint at ``/demo/fhir`` over the fixture scenarios marked ``"demo": true
 Hooks sandbox can be pointed at both. The endpoint is a test double for demos and tests, not a
 FHIR server product: in-memory, read-only, fictional patients.
 
-It is mounted when ``CDS_DEMO_FHIR`` is true, which is the default when authentication is off; it
-is never mounted when authentication is on.
+It is mounted only when ``CDS_DEMO_FHIR`` is true (``cds-service demo`` sets it) and
+authentication is off; it is never mounted when authentication is on.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ _log = get_logger(__name__)
 
 
 def demo_enabled(settings: Settings, *, auth_off: bool) -> bool:
-    """``CDS_DEMO_FHIR``: on by default when auth is off, never when auth is on."""
+    """``CDS_DEMO_FHIR``: off unless set, and never when auth is on."""
     if not auth_off and settings.demo_fhir:
         _log.warning("demo.refused", detail="CDS_DEMO_FHIR is ignored when auth is on")
     return settings.demo_fhir_for(auth_off=auth_off)

@@ -58,31 +58,30 @@ def demo_banner(data: DemoData, base_url: str) -> str:
 
 
 def run_demo(host: str, port: int, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Auth off, demo FHIR on; print the warning and the URLs; run uvicorn with one worker."""
-    import uvicorn
+    """Auth off, demo FHIR on; once the service is certain to start, print the warning and the
+    URLs; run it with one worker. A problem raises ``ConfigurationError`` before anything runs."""
+    from .._logging import configure_logging
+    from ..serving import serve
+    from ..settings import load_settings
 
     out = out or sys.stdout
     err = err or sys.stderr
 
     os.environ["CDS_AUTH_MODE"] = "off"
     os.environ["CDS_DEMO_FHIR"] = "1"
-    print(WARNING, file=err, flush=True)
-    origins = os.environ.get("CDS_CORS_ORIGINS", "")
-    if origins and "*" not in origins and SANDBOX_ORIGIN not in origins:
-        print(
-            f"note: CDS_CORS_ORIGINS={origins} does not allow {SANDBOX_ORIGIN}: "
-            "the sandbox will not be able to call the CDS services",
-            file=err,
-            flush=True,
-        )
-    print(demo_banner(DemoData.load(), public_base(host, port)), file=out, flush=True)
-    uvicorn.run(
-        "cds_service.bootstrap:build_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=1,
-        log_config=None,
-        access_log=False,
-    )
-    return 0
+    settings = load_settings()
+    configure_logging(settings.log_level)
+
+    def announce() -> None:
+        print(WARNING, file=err, flush=True)
+        origins = os.environ.get("CDS_CORS_ORIGINS", "")
+        if origins and "*" not in origins and SANDBOX_ORIGIN not in origins:
+            print(
+                f"note: CDS_CORS_ORIGINS={origins} does not allow {SANDBOX_ORIGIN}: "
+                "the sandbox will not be able to call the CDS services",
+                file=err,
+                flush=True,
+            )
+        print(demo_banner(DemoData.load(), public_base(host, port)), file=out, flush=True)
+
+    return serve(settings, host=host, port=port, workers=1, announce=announce, err=err)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .. import __version__
 from ..content import Content, TopicSpec
 
 # Discovery's ``extension`` keys (CDS Hooks 2.0.1 extensions are namespaced JSON members).
@@ -17,6 +18,10 @@ TOPIC_PAGE_PATH = "/cds-services/topics/{code}"
 def topic_page_url(public_base_url: str, code: str) -> str:
     """The absolute URL of a topic's page, as discovery lists it and cards link to it."""
     return public_base_url.rstrip("/") + TOPIC_PAGE_PATH.format(code=code)
+
+# Each service definition's ``extension``: what a client or an operator may want to know about
+# this deployment. One key per fact, namespaced by who defines it.
+VERSION_EXTENSION = "cds-service.version"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,16 +95,23 @@ def prefetch_templates(content: Content) -> dict[str, str]:
     }
 
 
-def discovery_document(
-    content: Content, specs: Sequence[TopicSpec], *, public_base_url: str = ""
-) -> dict[str, Any]:
-    templates = prefetch_templates(content)
-    extension = {
+def service_extension(content: Content, public_base_url: str = "") -> dict[str, Any]:
+    """The ``extension`` object of every service definition: the service's version, the
+    content's version and fingerprint, and each topic's page."""
+    return {
+        VERSION_EXTENSION: __version__,
         CONTENT_EXTENSION: content.governance.version.as_dict(),
         TOPICS_EXTENSION: {
             code: topic_page_url(public_base_url, code) for code in sorted(content.topics)
         },
     }
+
+
+def discovery_document(
+    content: Content, specs: Sequence[TopicSpec], *, public_base_url: str = ""
+) -> dict[str, Any]:
+    templates = prefetch_templates(content)
+    extension = service_extension(content, public_base_url)
     services = []
     for service in SERVICES.values():
         topics = [

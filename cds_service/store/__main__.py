@@ -7,14 +7,24 @@ database with ``_schema.py`` and writes a new file under ``migrations/versions``
 from __future__ import annotations
 
 import argparse
+import sys
 
 from alembic import command
 
+from ..errors import ConfigurationError
 from ._engine import connect
 from ._migrate import alembic_config, current_revision, upgrade
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cds_service.store")
     parser.add_argument("--url", help="database URL (default: CDS_DATABASE_URL)")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -27,9 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.url is None:
-        from ..settings import Settings
+        from ..settings import load_settings
 
-        args.url = Settings().database_url
+        args.url = load_settings().database_url
     database = connect(args.url)
     try:
         if args.command == "upgrade":

@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from sqlalchemy.sql.dml import Insert
+
+from ..errors import ConfigurationError
 
 # Long enough to ride out another worker's batch or checkpoint; short enough to fail a request.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -55,6 +58,9 @@ class Database:
     def insert_ignoring(self, table: Table, keys: Sequence[str]) -> Insert:
         """INSERT that skips rows whose ``keys`` already exist (``ON CONFLICT DO NOTHING``)."""
         if self.dialect == "postgresql":
+            # Imported for a PostgreSQL URL only: the dialect is large; SQLite needs none of it.
+            from sqlalchemy.dialects import postgresql
+
             return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
         return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
 
@@ -85,19 +91,96 @@ def _is_memory(url: URL) -> bool:
     return database in {"", ":memory:"} or "mode=memory" in database
 
 
+_URL_FORMS = "use sqlite:///path/to/file.sqlite3 or postgresql+psycopg://user:password@host/db"
+
+
+def describe_url(url: str) -> str:
+    """The database URL as it may be printed: password hidden; a SQLite file as an absolute path."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "(not a database URL)"
+    if parsed.get_backend_name() == "sqlite" and not _is_memory(parsed):
+        return f"sqlite:///{Path(parsed.database or '').resolve()}"
+    return parsed.render_as_string(hide_password=True)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (absolute), or None for PostgreSQL and in-memory databases."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or _is_memory(parsed):
+        return None
+    return Path(parsed.database or "").resolve()
+
+
+def database_error(url: str, exc: BaseException) -> ConfigurationError:
+    """A driver's failure to open ``url``, as one line naming the database and the setting."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    first = reason[0] if reason else type(exc).__name__
+    password = _password(url)
+    if password:
+        first = first.replace(password, "***")
+    server = "" if sqlite_file(url) is not None else " (and that the database server runs)"
+    return ConfigurationError(
+        f"cannot open the database {describe_url(url)}: {first}\ncheck CDS_DATABASE_URL{server}"
+    )
+
+
+def _password(url: str) -> str | None:
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        return None
+    return str(password) if password else None
+
+
+def _parse(url: str) -> URL:
+    try:
+        return normalise_url(url)
+    except ArgumentError:
+        raise ConfigurationError(f"CDS_DATABASE_URL is not a database URL: {_URL_FORMS}") from None
+    except ValueError as exc:
+        raise ConfigurationError(f"CDS_DATABASE_URL: {exc}") from None
+
+
+def _create_engine(url: URL, **options: Any) -> Engine:
+    try:
+        return create_engine(url, **options)
+    except ModuleNotFoundError as exc:
+        raise ConfigurationError(
+            f"CDS_DATABASE_URL names the driver {url.drivername!r}, whose module "
+            f"{exc.name!r} is not installed: {_URL_FORMS} (psycopg 3 ships with the service)"
+        ) from None
+    except NoSuchModuleError:
+        raise ConfigurationError(
+            f"CDS_DATABASE_URL names the unknown driver {url.drivername!r}: {_URL_FORMS}"
+        ) from None
+
+
 def connect(url: str) -> Database:
-    parsed = normalise_url(url)
+    """An engine for ``url``; a URL that cannot work is a ``ConfigurationError`` saying why."""
+    parsed = _parse(url)
     if parsed.get_backend_name() == "postgresql":
-        engine = create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        engine = _create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
         return Database(engine, "postgresql", None)
     if _is_memory(parsed):
-        engine = create_engine(
+        engine = _create_engine(
             parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}
         )
         _install_sqlite_hooks(engine, memory=True)
         return Database(engine, "sqlite", threading.Lock())
-    Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(
+    folder = Path(parsed.database or "").parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create the folder {folder.resolve()} for the SQLite database "
+            f"({exc.strerror}): check CDS_DATABASE_URL"
+        ) from None
+    engine = _create_engine(
         parsed,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
     )

@@ -11,13 +11,14 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from .. import metrics
 from .._logging import get_logger
+from ..errors import ConfigurationError
 from ..feedback import FeedbackItem
 from . import _cards, _feedback, _governance, _replay, _report, _retention
-from ._engine import Database, connect
+from ._engine import Database, connect, database_error, describe_url, sqlite_file
 from ._migrate import current_revision, upgrade
 from ._records import CardRecord, OverrideRecord, StoredFeedback
 from ._writer import BackgroundWriter
@@ -55,19 +56,38 @@ class Store:
 
     @classmethod
     def open(
-        cls, url: str, *, retention_days: int | None = None, clock: Clock | None = None
+        cls,
+        url: str,
+        *,
+        retention_days: int | None = None,
+        clock: Clock | None = None,
+        create: bool = True,
     ) -> Store:
-        """Connect, migrate the schema to the latest revision, and apply retention."""
+        """Connect, migrate the schema to the latest revision, and apply retention.
+
+        With ``create=False`` (``cds-service report``) a database that does not exist yet, or
+        has no schema, is a ``ConfigurationError`` rather than a new empty database.
+        """
+        if not create:
+            _require_existing_file(url)
         database = connect(url)
         try:
-            upgrade(database)
+            if not create and current_revision(database) is None:
+                raise ConfigurationError(
+                    f"the database {describe_url(url)} has no cds-service tables: "
+                    "check CDS_DATABASE_URL (the service creates them when it first starts)"
+                )
+            migrated = upgrade(database)
             revision = current_revision(database)
+        except DBAPIError as exc:
+            database.engine.dispose()
+            raise database_error(url, exc) from None
         except BaseException:
             database.engine.dispose()
             raise
         store = cls(database, retention_days=retention_days, clock=clock or _utc_now)
         # The URL is never logged: it may carry a password.
-        _log.info("store.opened", dialect=database.dialect, revision=revision)
+        _log.info("store.opened", dialect=database.dialect, revision=revision, migrated=migrated)
         store._apply_retention()
         return store
 
@@ -146,16 +166,22 @@ class Store:
         if deleted:
             _log.info("store.purged", rows=deleted, retention_days=self._retention.days)
 
-    def ping(self) -> bool:
-        """True when the database answers and the audit writer is running."""
-        if self._closed or not self._writer.alive:
-            return False
+    def health(self) -> str | None:
+        """None when the database answers and the audit writer is running; else what is wrong."""
+        if self._closed:
+            return "the store is closed"
+        if not self._writer.alive:
+            return "the audit writer has stopped"
         try:
             with self._database.read() as connection:
                 connection.execute(text("SELECT 1"))
-        except (SQLAlchemyError, OSError):
-            return False
-        return True
+        except (SQLAlchemyError, OSError) as exc:
+            return f"the database does not answer ({type(exc).__name__})"
+        return None
+
+    def ping(self) -> bool:
+        """True when the database answers and the audit writer is running."""
+        return self.health() is None
 
     def close(self) -> None:
         """Write what is queued, stop the writer and release connections; safe to repeat."""
@@ -179,6 +205,15 @@ class Store:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _require_existing_file(url: str) -> None:
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        raise ConfigurationError(
+            f"no database at {path}: run this where the service runs, "
+            "or set CDS_DATABASE_URL to the service's database"
+        )
 
 
 def _close_if_alive(reference: weakref.ref[Store]) -> None:

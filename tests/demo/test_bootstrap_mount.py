@@ -1,4 +1,4 @@
-"""``build_app`` mounts the demo when auth is off (by default), never when auth is on."""
+"""``build_app`` mounts the demo when asked to (``CDS_DEMO_FHIR``), never with auth on."""
 
 from __future__ import annotations
 
@@ -21,10 +21,16 @@ def _settings(tmp_path: Path, **overrides: Any) -> Settings:
     return make_settings(database_url=f"sqlite:///{tmp_path}/db.sqlite3", **overrides)
 
 
-def test_mounted_by_default_when_auth_is_off(
+def test_not_mounted_by_default(tmp_path: Path) -> None:
+    with TestClient(build_app(_settings(tmp_path, auth_mode=AuthMode.OFF))) as client:
+        assert client.get("/demo/fhir/metadata").status_code == 404
+        assert client.get("/demo/viewer").status_code == 404
+
+
+def test_mounted_when_asked_for_with_auth_off(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("CDS_DEMO_FHIR", raising=False)
+    monkeypatch.setenv("CDS_DEMO_FHIR", "true")
     with TestClient(build_app(_settings(tmp_path, auth_mode=AuthMode.OFF))) as client:
         assert client.get("/demo/fhir/metadata").json()["fhirVersion"] == "4.0.1"
         assert client.get("/demo/viewer").status_code == 200

@@ -16,7 +16,7 @@ from .support import BASE, FHIR, demo_client, small_data
 @pytest.mark.parametrize(
     ("flag", "auth_off", "enabled"),
     [
-        (None, True, True),  # on by default when auth is off
+        (None, True, False),  # off unless asked for, even with auth off
         ("1", True, True),
         ("true", True, True),
         ("0", True, False),

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from ._logging import configure_logging, get_logger
 from .app import Authenticator, create_app
-from .checks import checked_content
+from .checks import startup_content
 from .content import Content, ContentError
 from .errors import ConfigurationError
 from .gathering import RequestsFhirClient
@@ -82,10 +82,11 @@ def load_cards(settings: Settings) -> Content:
     """The content of ``CDS_CARDS_DIR``, loaded and checked (every card text rendered for every
     state the rules produce); a bad file or a failing check is a ``ConfigurationError``."""
     try:
-        return checked_content(settings.cards_dir)[0]
+        return startup_content(settings.cards_dir)
     except ContentError as exc:
         raise ConfigurationError(
-            f"{exc}\nfix the file, or set CDS_CARDS_DIR (now {settings.cards_dir}); "
+            f"{exc}\nThe service does not start: fix the file, or set CDS_CARDS_DIR (now "
+            f"{settings.cards_dir}); "
             "cds-service check-config DIR checks a folder"
         ) from None
 

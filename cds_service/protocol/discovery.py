@@ -19,6 +19,7 @@ def topic_page_url(public_base_url: str, code: str) -> str:
     """The absolute URL of a topic's page, as discovery lists it and cards link to it."""
     return public_base_url.rstrip("/") + TOPIC_PAGE_PATH.format(code=code)
 
+
 # Each service definition's ``extension``: what a client or an operator may want to know about
 # this deployment. One key per fact, namespaced by who defines it.
 VERSION_EXTENSION = "cds-service.version"

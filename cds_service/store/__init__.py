@@ -6,8 +6,8 @@ is migrated with Alembic when a store opens.
 
 from __future__ import annotations
 
-from ._governance import EXPORT_FIELDS, NOT_RECORDED, csv_lines, format_by_version_text
 from ._engine import describe_url, sqlite_file
+from ._governance import EXPORT_FIELDS, NOT_RECORDED, csv_lines, format_by_version_text
 from ._records import CardRecord, OverrideRecord, ShownCard, StoredFeedback, card_records
 from ._report import UNKNOWN_TOPIC, format_report_text
 from ._store import Clock, Store
@@ -24,8 +24,8 @@ __all__ = [
     "StoredFeedback",
     "card_records",
     "csv_lines",
-    "format_by_version_text",
     "describe_url",
+    "format_by_version_text",
     "format_report_text",
     "sqlite_file",
 ]

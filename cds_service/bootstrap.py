@@ -14,7 +14,7 @@ from ._logging import configure_logging, get_logger
 from .app import Authenticator, create_app
 from .content import Content, load_content
 from .demo import demo_enabled, mount_demo
-from .gathering import RequestsFhirClient
+from .gathering import HttpFhirClient
 from .pipeline import CdsService
 from .settings import AuthMode, Settings
 from .store import Store
@@ -82,7 +82,7 @@ def _with_hash_key(settings: Settings) -> Settings:
 def build_runtime(settings: Settings | None = None) -> Runtime:
     """Load content (fail loudly), open the store, and build the verifier for ``jwt`` mode."""
     settings = settings or Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, access_log=settings.access_log)
     content = load_content(settings.cards_dir)
     _sqlite_path_ready(settings.database_url)
     settings = _with_hash_key(settings)
@@ -92,11 +92,16 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         if settings.trust_file is None:
             raise SystemExit("CDS_AUTH_MODE=jwt needs CDS_TRUST_FILE")
         config = load_trust_config(settings.trust_file)
-        authenticator = TrustVerifier(config.clients, replay_cache=store).verify
+        authenticator = TrustVerifier(
+            config.clients,
+            replay_cache=store,
+            require_typ=settings.jwt_require_typ,
+            max_lifetime_s=settings.jwt_max_lifetime_s,
+        ).verify
     else:
         _log.warning("auth.off", detail="authentication is off: development only")
     service = CdsService(
-        settings=settings, content=content, store=store, fhir_client=RequestsFhirClient()
+        settings=settings, content=content, store=store, fhir_client=HttpFhirClient()
     )
     return Runtime(settings, content, store, service, authenticator)
 

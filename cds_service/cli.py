@@ -14,19 +14,9 @@ from .content import ContentError, load_content
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from .server import run
 
-    uvicorn.run(
-        "cds_service.bootstrap:build_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_config=None,
-        access_log=False,
-        http="httptools",
-        loop="uvloop",
-    )
+    run(host=args.host, port=args.port, workers=args.workers)
     return 0
 
 
@@ -53,7 +43,7 @@ def _load_request(path: Path) -> tuple[Any, datetime | None]:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from .engine import trace
-    from .gathering import RequestsFhirClient
+    from .gathering import HttpFhirClient
     from .pipeline import CdsService
     from .protocol import SERVICES, ServiceError
     from .settings import Settings
@@ -66,7 +56,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         settings=settings,
         content=content,
         store=None,
-        fhir_client=RequestsFhirClient(),
+        fhir_client=HttpFhirClient(),
         **({"clock": lambda: now} if now else {}),
     )
     hook = payload.get("hook") if isinstance(payload, dict) else None
@@ -132,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cds-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the HTTP service (uvicorn)")
+    serve = commands.add_parser(
+        "serve", help="run the HTTP service (uvicorn, with limits on slow and huge clients)"
+    )
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, default=1)

@@ -36,7 +36,7 @@ PREFETCH = Counter(
 )
 FHIR_FALLBACK = Counter(
     "cds_fhir_fallback_total",
-    "FHIR server fetches by outcome (ok, failed, timeout)",
+    "FHIR server fetches by outcome (ok, failed, timeout, refused)",
     ["outcome"],
     registry=REGISTRY,
 )
@@ -48,5 +48,24 @@ UNRECOGNISED_UNITS = Counter(
     "cds_unrecognised_units_total",
     "Lab results skipped for an unrecognised unit",
     ["analyte"],
+    registry=REGISTRY,
+)
+OTHER_PATIENT = Counter(
+    "cds_other_patient_resources_total",
+    "Resources dropped because their subject is another patient than context.patientId",
+    ["resource_type"],
+    registry=REGISTRY,
+)
+CONNECTIONS_DROPPED = Counter(
+    "cds_connections_dropped_total",
+    "Connections the server closed on a client: header-too-large, header-timeout, "
+    "body-timeout, evicted (room for a new one at the cap), over-capacity",
+    ["reason"],
+    registry=REGISTRY,
+)
+CLIENT_ABORTS = Counter(
+    "cds_client_aborts_total",
+    "Requests whose client disconnected before its body was read",
+    ["route"],
     registry=REGISTRY,
 )

@@ -58,8 +58,8 @@ def demo_banner(data: DemoData, base_url: str) -> str:
 
 
 def run_demo(host: str, port: int, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Auth off, demo FHIR on; print the warning and the URLs; run uvicorn with one worker."""
-    import uvicorn
+    """Auth off, demo FHIR on; print the warning and the URLs; run the server with one worker."""
+    from ..server import run
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -76,13 +76,5 @@ def run_demo(host: str, port: int, *, out: TextIO | None = None, err: TextIO | N
             flush=True,
         )
     print(demo_banner(DemoData.load(), public_base(host, port)), file=out, flush=True)
-    uvicorn.run(
-        "cds_service.bootstrap:build_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=1,
-        log_config=None,
-        access_log=False,
-    )
+    run(host=host, port=port, workers=1)
     return 0

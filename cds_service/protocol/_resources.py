@@ -87,6 +87,9 @@ class Resource(msgspec.Struct, frozen=True, gc=False):
     resourceType: Any = None
     id: Any = None
     status: Any = None
+    # Whose data it is: one patient per call (``gathering._patient``)
+    subject: OrJson[Reference] = None
+    patient: OrJson[Reference] = None
     # Observation (``code`` is Medication.code too)
     code: OrJson[CodeableConcept] = None
     valueQuantity: OrJson[Quantity] = None

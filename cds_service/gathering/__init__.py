@@ -1,7 +1,7 @@
 """Gathering: a hook call's prefetch, FHIR fallback, referenced Medications and draft orders."""
 
 from ._client import FhirClient, FhirFetchError, FhirRefusedError, FhirTimeoutError
-from ._gather import GatheredData, NetworkRequired, fetch_scheduler, gather
+from ._gather import GatheredData, fetch_scheduler, gather
 from ._http import HttpFhirClient, Resolver, SystemResolver
 from ._policy import OPEN, FetchPolicy, FetchRefused, non_public_reason
 from ._templates import render_template
@@ -19,7 +19,6 @@ __all__ = [
     "FhirTimeoutError",
     "GatheredData",
     "HttpFhirClient",
-    "NetworkRequired",
     "RequestsFhirClient",
     "Resolver",
     "SystemResolver",

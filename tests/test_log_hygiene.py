@@ -235,7 +235,9 @@ def _full_run(
     try:
         settings = make_settings(public_base_url=BASE_URL, patient_hash_key=HASH_KEY)
         service = make_service(store=store, settings=settings, fhir_client=fhir_client)
-        verifier = TrustVerifier([TrustedClient(iss=ISS, jwks=ec_key.jwks())], replay_cache=store)
+        # The test FHIR server is on loopback: listed, or the service would refuse to fetch there.
+        ehr = TrustedClient(iss=ISS, jwks=ec_key.jwks(), fhir_servers=(fhir_server.base,))
+        verifier = TrustVerifier([ehr], replay_cache=store)
         with TestClient(create_app(service, authenticator=verifier.verify)) as client:
             # 200: every prefetch key absent, fetched from the FHIR server with the access token
             ok = client.post(

@@ -3,7 +3,7 @@
 from ._client import FhirClient, FhirFetchError, FhirRefusedError, FhirTimeoutError
 from ._gather import GatheredData, fetch_scheduler, gather
 from ._http import HttpFhirClient, Resolver, SystemResolver
-from ._policy import OPEN, FetchPolicy, FetchRefused, non_public_reason
+from ._policy import OPEN, FetchPolicy, FetchRefused, non_public_reason, policy_for
 from ._templates import render_template
 
 # The former name of the default client, kept so existing wiring keeps working.
@@ -25,5 +25,6 @@ __all__ = [
     "fetch_scheduler",
     "gather",
     "non_public_reason",
+    "policy_for",
     "render_template",
 ]

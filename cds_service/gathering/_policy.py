@@ -192,3 +192,12 @@ class FetchPolicy:
 
 
 OPEN = FetchPolicy.open()
+
+
+def policy_for(*, authenticated: bool, fhir_servers: tuple[str, ...] | None) -> FetchPolicy:
+    """Authentication off: open. A trusted client: its list, or public addresses only."""
+    if not authenticated:
+        return OPEN
+    if fhir_servers is not None:
+        return FetchPolicy.allowlist(fhir_servers)
+    return FetchPolicy.public()

@@ -97,6 +97,7 @@ class _Connection:
     sock: socket.socket
     protocol: h11.Connection
     idle_since: float = 0.0
+    eof: bool = False
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -151,6 +152,8 @@ def _request(url: str, bearer: str | None) -> _Request:
         ("User-Agent", "cds-service"),
     ]
     if bearer is not None:
+        if any(c in bearer for c in "\r\n\0"):
+            raise FhirFetchError("the request cannot be sent (invalid header)")
         headers.append(("Authorization", f"Bearer {bearer}"))
     return _Request(origin, target, headers)
 
@@ -321,10 +324,16 @@ class HttpFhirClient:
         protocol = connection.protocol
         first_read = True
         while True:
-            event = protocol.next_event()
+            try:
+                event = protocol.next_event()
+            except h11.RemoteProtocolError:
+                closed = "connection closed without a response"
+                raise FhirFetchError(
+                    closed if connection.eof else "malformed HTTP response"
+                ) from None
             if event is h11.NEED_DATA:
                 # Nothing at all from a reused connection: it had gone stale while idle.
-                chunk = self._recv(connection.sock, deadline, stale_if_closed=reused and first_read)
+                chunk = self._recv(connection, deadline, stale_if_closed=reused and first_read)
                 first_read = False
                 protocol.receive_data(chunk)
             elif isinstance(event, h11.Response):
@@ -336,7 +345,8 @@ class HttpFhirClient:
             else:
                 raise FhirFetchError("malformed HTTP response")
 
-    def _recv(self, sock: socket.socket, deadline: float, *, stale_if_closed: bool) -> bytes:
+    def _recv(self, connection: _Connection, deadline: float, *, stale_if_closed: bool) -> bytes:
+        sock = connection.sock
         try:
             sock.settimeout(_remaining(deadline))
             chunk = sock.recv(_RECV_BYTES)
@@ -344,17 +354,24 @@ class HttpFhirClient:
             if stale_if_closed:
                 raise _Stale from None
             raise
-        if not chunk and stale_if_closed:
-            raise _Stale
+        if not chunk:
+            if stale_if_closed:
+                raise _Stale
+            connection.eof = True
         return chunk
 
     def _next_event(self, connection: _Connection, deadline: float) -> Any:
         protocol = connection.protocol
         while True:
-            event = protocol.next_event()
+            try:
+                event = protocol.next_event()
+            except h11.RemoteProtocolError:
+                if connection.eof:
+                    raise FhirFetchError("connection closed before the response ended") from None
+                raise
             if event is not h11.NEED_DATA:
                 return event
-            protocol.receive_data(self._recv(connection.sock, deadline, stale_if_closed=False))
+            protocol.receive_data(self._recv(connection, deadline, stale_if_closed=False))
 
     # --- connections ---------------------------------------------------------------------------
 

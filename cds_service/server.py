@@ -12,10 +12,11 @@ as long as the client likes. ``LimitedHttpToolsProtocol`` is its httptools proto
   that misses one gets ``408`` (when it had started sending) and is disconnected;
 - a **cap on open connections per worker** (``CDS_MAX_CONNECTIONS``). At the cap, a new
   connection takes the place of the one that has waited longest on its client (for a request
-  head or body, or idle between requests), provided that one has waited at least half a second;
-  only when every connection is busy with a request the server is answering is the new one
-  refused with ``503``. So connections held open by a slow client make room for new ones, and
-  legitimate requests, which send their head at once, keep being answered.
+  head or body, or idle between requests); only when every connection is busy with a request
+  the server is answering is the new one refused with ``503``. So connections held open by a
+  slow client make room for new ones, and a legitimate client, which sends its request at once,
+  keeps being answered: to push it out before its head arrives, all the other waiting
+  connections would have to be replaced first.
 
 A client that goes away in the middle of its body reaches the application as a disconnect; the
 application logs it as one ``request.client_aborted`` line (see ``app``).
@@ -41,8 +42,6 @@ from .settings import Settings
 
 _log = get_logger(__name__)
 
-# A connection must have waited this long on its client before a new one may take its place.
-_EVICTABLE_AFTER_S = 0.5
 # A connection we closed with a response the client does not read is aborted after this.
 _CLOSE_GRACE_S = 2.0
 _DEFAULT_MAX_CONNECTIONS = 1000
@@ -242,15 +241,11 @@ def _abort(transport: asyncio.Transport) -> None:
 
 
 def _evict_one(newcomer: LimitedHttpToolsProtocol) -> bool:
-    """Close the connection that has waited longest on its client, if it waited long enough."""
-    now = time.monotonic()
-    for protocol, since in _WAITING.items():
-        if protocol is newcomer:
-            continue
-        if now - since < _EVICTABLE_AFTER_S:
-            return False  # the oldest is too young, so are all the others
-        protocol.evict()
-        return True
+    """Close the connection that has waited longest on its client; False if none is waiting."""
+    for protocol in _WAITING:
+        if protocol is not newcomer:
+            protocol.evict()
+            return True
     return False
 
 

@@ -64,6 +64,9 @@ class RawServer:
     host: str = "127.0.0.1"
     heads: list[bytes] = field(default_factory=list)
     connections: int = 0
+    active: int = 0
+    max_active: int = 0
+    """Connections open at once, and the most there ever were."""
     hangups: list[float] = field(default_factory=list)
     """``time.monotonic()`` at which a trickling responder saw its client hang up."""
     stop: threading.Event = field(default_factory=threading.Event)
@@ -118,6 +121,16 @@ class RawServer:
             thread.start()
 
     def _serve(self, sock: socket.socket) -> None:
+        with self._lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            self._exchanges(sock)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+    def _exchanges(self, sock: socket.socket) -> None:
         with sock:
             sock.settimeout(5)
             buffer = b""

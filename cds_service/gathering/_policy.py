@@ -23,7 +23,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -53,6 +53,13 @@ class Origin:
         """One FHIR server for the per-host limits: ``https://host:443``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{host}:{self.port}"
+
+
+def _split(url: str) -> SplitResult | None:
+    try:
+        return urlsplit(url)
+    except ValueError:  # "http://[", an invalid IPv6 literal
+        return None
 
 
 def parse_origin(url: str) -> Origin | None:
@@ -132,9 +139,10 @@ class _Prefix:
 
 def _prefix(url: str) -> _Prefix | None:
     origin = parse_origin(url)
-    if origin is None:
+    parts = _split(url)
+    if origin is None or parts is None:
         return None
-    return _Prefix(origin, tuple(_path_segments(urlsplit(url).path)))
+    return _Prefix(origin, tuple(_path_segments(parts.path)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +169,9 @@ class FetchPolicy:
 
     def check_server(self, fhir_server: str) -> None:
         """Raise ``FetchRefused`` when ``fhir_server`` may not be fetched from at all."""
-        parts = urlsplit(fhir_server)
+        parts = _split(fhir_server)
+        if parts is None:
+            raise FetchRefused("fhirServer is not an http(s) URL with a host")
         if self.servers is not None and (parts.query or parts.fragment):
             raise FetchRefused("fhirServer has a query or a fragment")
         self.check_url(fhir_server)
@@ -169,9 +179,9 @@ class FetchPolicy:
     def check_url(self, url: str) -> None:
         """Raise ``FetchRefused`` unless ``url`` is on a listed server (when there is a list)."""
         origin = parse_origin(url)
-        if origin is None:
+        parts = _split(url)
+        if origin is None or parts is None:
             raise FetchRefused("fhirServer is not an http(s) URL with a host")
-        parts = urlsplit(url)
         if parts.username is not None or parts.password is not None:
             raise FetchRefused("fhirServer carries credentials")
         if self.servers is None:

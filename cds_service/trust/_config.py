@@ -126,8 +126,12 @@ def _tenants(where: _Where, value: object) -> frozenset[str]:
 
 
 def _jku_problem(url: str) -> str | None:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        return f"{url!r} is not a valid URL"
     if parts.scheme == "https" and host:
         pass
     elif parts.scheme == "http" and host in _LOOPBACK_HOSTS:
@@ -144,7 +148,7 @@ def _jku_problem(url: str) -> str | None:
 def _fhir_server_problem(url: str) -> str | None:
     if (problem := _jku_problem(url)) is not None:
         return problem
-    parts = urlsplit(url)
+    parts = urlsplit(url)  # valid: _jku_problem parsed it
     if parts.query:
         return f"{url!r} must not have a query"
     if any(segment in (".", "..") for segment in parts.path.split("/")):

@@ -226,3 +226,10 @@ def test_a_redirect_to_another_path_is_not_followed() -> None:
         response = _call(_client(None), f"{server.origin}/fhir")
         assert response.status_code == 412
         assert not [path for path in server.paths() if path.startswith("/latest")]
+
+
+@pytest.mark.parametrize("caller", [None, _caller(None), _caller(("https://ehr.example.org",))])
+def test_a_fhir_server_that_is_not_a_url_is_a_412_in_every_mode(caller: Any) -> None:
+    response = _call(_client(caller), "http://[")
+    assert response.status_code == 412
+    assert _reasons(response) == {"fhirServer is not an http(s) URL with a host"}

@@ -99,6 +99,8 @@ def test_allowlist_admits_listed_servers_and_paths_below_them(fhir_server: str) 
         ("https://ehr.example.org/fhir?x=1", "a query or a fragment"),
         ("ftp://ehr.example.org/fhir", "not an http(s) URL"),
         ("https:///fhir", "not an http(s) URL"),
+        ("http://[", "not an http(s) URL"),  # urlsplit raises: once a 500
+        ("http://ehr.example.org:99999/fhir", "not an http(s) URL"),
     ],
 )
 def test_allowlist_refuses_everything_else_with_the_reason(fhir_server: str, reason: str) -> None:
@@ -128,3 +130,10 @@ def test_the_policy_follows_the_caller() -> None:
     )
     assert fetch_policy(listed).servers == ("https://ehr.example.org/r4",)
     assert not fetch_policy(listed).public_only
+
+
+@pytest.mark.parametrize("url", ["http://[", "http://[::1", "http://x:port/"])
+def test_unparseable_urls_are_refused_by_every_policy(url: str) -> None:
+    for policy in (OPEN, FetchPolicy.public(), LISTED):
+        with pytest.raises(FetchRefused):
+            policy.check_server(url)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import threading
 import time
 import zlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -320,3 +322,124 @@ def test_a_closed_port_is_a_transport_error(client: HttpFhirClient) -> None:
         port = sock.getsockname()[1]
     with pytest.raises(FhirFetchError, match=r"transport error \(ConnectionRefusedError\)"):
         client.get_json(f"http://127.0.0.1:{port}/x", bearer=None, timeout_s=2)
+
+
+# --- TLS ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    directory = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+class _TlsServer:
+    """A RawServer whose accepted sockets are wrapped in TLS before the request is read."""
+
+    def __init__(self, certificate: tuple[Path, Path], responder: Any) -> None:
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(*certificate)
+        self.responder = responder
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.05)
+        self.port = self.listener.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                sock, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        try:
+            sock.settimeout(5)
+            with self.context.wrap_socket(sock, server_side=True) as tls:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = tls.recv(65536)
+                    if not chunk:
+                        return
+                    head += chunk
+                tls.sendall(self.responder)
+        except OSError:
+            return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.listener.close()
+
+
+def test_https_is_verified_against_the_trusted_certificates(
+    certificate: tuple[Path, Path],
+) -> None:
+    reply = response("200 OK", b'{"resourceType": "Patient", "id": "tls"}')
+    server = _TlsServer(certificate, reply)
+    try:
+        trusting = ssl.create_default_context(cafile=str(certificate[0]))
+        fhir_client = HttpFhirClient(tls=trusting)
+        for host in ("127.0.0.1", "localhost"):
+            url = f"https://{host}:{server.port}/fhir/Patient/tls"
+            assert fhir_client.get_json(url, bearer="tok", timeout_s=5)["id"] == "tls"
+        fhir_client.close()
+        # The system's trust store does not know this certificate.
+        with pytest.raises(FhirFetchError, match="TLS certificate not trusted"):
+            HttpFhirClient().get_json(
+                f"https://127.0.0.1:{server.port}/fhir/Patient/tls", bearer="tok", timeout_s=5
+            )
+    finally:
+        server.close()
+
+
+def test_a_tls_server_that_never_completes_its_handshake_is_a_timeout() -> None:
+    # A plain TCP server that accepts and then says nothing: the handshake waits for it.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(FhirTimeoutError):
+            HttpFhirClient().get_json(
+                f"https://127.0.0.1:{port}/fhir/Patient/1", bearer=None, timeout_s=DEADLINE_S
+            )
+        assert time.monotonic() - started < DEADLINE_S + MARGIN_S

@@ -99,13 +99,14 @@ class _Collected:
 
     def accept(self, key: str, resources: list[Resource], source: Source) -> None:
         """Keep the key's resources, less any about another patient than the call's."""
-        if source == "prefetch" and self.patient.other_patient(resources):
-            raise BadRequest(
-                f"prefetch.{key} holds a Patient whose id is not context.patientId",
-                f"prefetch.{key}",
-            )
-        dropped = self.patient.drop_others(resources)
-        if dropped:
+        others = self.patient.others(resources)
+        if others:
+            if source == "prefetch" and any(r.resourceType == "Patient" for r in others):
+                raise BadRequest(
+                    f"prefetch.{key} holds a Patient whose id is not context.patientId",
+                    f"prefetch.{key}",
+                )
+            dropped = self.patient.drop(resources, others)
             self.note(key, f"prefetch '{key}': dropped {dropped} resource(s) about another patient")
             _log.warning("gathering.other_patient", key=key, source=source, dropped=dropped)
         self.resources[key] = resources

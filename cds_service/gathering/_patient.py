@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from .. import metrics
-from ..protocol import Reference, Resource
+from ..protocol import Resource, Subject
 
 _FHIR_ID = r"[A-Za-z0-9\-.]{1,64}"
 _PATIENT_REFERENCE = re.compile(rf"(?:.*/)?Patient/({_FHIR_ID})(?:/_history/{_FHIR_ID})?")
@@ -33,7 +33,7 @@ class PatientFilter:
         self._expected = f"Patient/{patient_id}"
 
     def _names_another(self, reference: Any) -> bool:
-        if not isinstance(reference, Reference):
+        if not isinstance(reference, Subject):
             return False
         literal = reference.reference
         if not isinstance(literal, str) or literal == self._expected:
@@ -48,29 +48,26 @@ class PatientFilter:
             return isinstance(patient_id, str) and patient_id != self._patient_id
         return self._names_another(resource.subject) or self._names_another(resource.patient)
 
-    def other_patient(self, resources: list[Resource]) -> bool:
-        """Whether ``resources`` hold a Patient resource whose id is not the call's."""
-        return any(
-            resource.resourceType == "Patient" and self.is_other(resource) for resource in resources
-        )
-
-    def drop_others(self, resources: list[Resource]) -> int:
-        """Remove (in place) every resource about another patient; returns how many."""
+    def others(self, resources: list[Resource]) -> list[Resource]:
+        """The resources about another patient, in one pass."""
         expected = self._expected
-        others: list[Resource] = []
+        found: list[Resource] = []
         for resource in resources:
             subject = resource.subject
             # The common case, checked first: the subject is the call's patient.
             if (
-                type(subject) is Reference
+                type(subject) is Subject
                 and subject.reference == expected
                 and resource.patient is None
             ):
                 continue
             if self.is_other(resource):
-                others.append(resource)
-        if not others:
-            return 0
+                found.append(resource)
+        return found
+
+    @staticmethod
+    def drop(resources: list[Resource], others: list[Resource]) -> int:
+        """Remove ``others`` (found by ``others``) from ``resources`` in place, counted."""
         for resource in others:
             kind = resource.resourceType
             label = kind if isinstance(kind, str) and kind in _COUNTED_TYPES else "other"
@@ -78,3 +75,8 @@ class PatientFilter:
         dropped = {id(resource) for resource in others}
         resources[:] = [resource for resource in resources if id(resource) not in dropped]
         return len(others)
+
+    def drop_others(self, resources: list[Resource]) -> int:
+        """Remove (in place) every resource about another patient; returns how many."""
+        others = self.others(resources)
+        return self.drop(resources, others) if others else 0

@@ -14,6 +14,7 @@ from ._resources import (
     Quantity,
     Reference,
     Resource,
+    Subject,
     as_resource,
 )
 from .discovery import SERVICES, ServiceDefinition, discovery_document, prefetch_templates
@@ -47,6 +48,7 @@ __all__ = [
     "Resource",
     "ServiceDefinition",
     "ServiceError",
+    "Subject",
     "as_resource",
     "decode_hook_body",
     "decode_json",

@@ -21,7 +21,8 @@ well-behaved local FHIR server and a trickling one (one byte every half second),
 
 It prints the requests made, every status seen per kind, the number of 5xx answers and of
 transport errors, and the resident memory of the server's processes (sum over the supervisor
-and its workers) after a warm-up and at the end. Exit status 1 when any 5xx was seen.
+and its workers) after a warm-up, every 30 s, and at the end. Exit status 1 when any 5xx was
+seen.
 
 Everything runs on loopback; every loop is bounded by ``--seconds``.
 """
@@ -333,7 +334,18 @@ def main(argv: list[str] | None = None) -> int:
             _load(mix, min(10.0, args.seconds), args.concurrency, args.seed + 1000)  # warm-up
             rss_start = _rss_mib(process.pid)
             started = time.monotonic()
+            samples: list[tuple[float, float]] = []
+            sampling = threading.Event()
+
+            def sample() -> None:
+                while not sampling.wait(30):
+                    samples.append((time.monotonic() - started, _rss_mib(process.pid)))
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
             statuses, total = _load(mix, args.seconds, args.concurrency, args.seed)
+            sampling.set()
+            sampler.join(5)
             elapsed = time.monotonic() - started
             rss_end = _rss_mib(process.pid)
             alive = process.poll() is None
@@ -360,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"5xx: {server_errors}")
     print(f"transport errors: {transport_errors}")
     print(f"server RSS (all processes): start {rss_start} MiB, end {rss_end} MiB")
+    if samples:
+        print("server RSS every 30 s: " + ", ".join(f"{mib} MiB" for _, mib in samples))
     print(f"server still running at the end: {'yes' if alive else 'NO'}")
     return 1 if server_errors or not alive else 0
 

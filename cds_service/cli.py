@@ -30,7 +30,7 @@ def _settings() -> Settings:
     from .settings import load_settings
 
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, access_log=settings.access_log)
     return settings
 
 
@@ -117,7 +117,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     import orjson
 
     from .engine import trace
-    from .gathering import RequestsFhirClient
+    from .gathering import HttpFhirClient
     from .pipeline import CdsService
     from .protocol import SERVICES, ServiceError
 
@@ -139,7 +139,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         settings=settings,
         content=content,
         store=None,
-        fhir_client=RequestsFhirClient(),
+        fhir_client=HttpFhirClient(),
         **({"clock": lambda: now} if now else {}),
     )
     try:

@@ -41,11 +41,14 @@ _ARGUMENT_FREE_LOGGERS = ("urllib3", "requests", "httpx", "httpcore", "sqlalchem
 _PRINTF_FIELD = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[diouxXeEfFgGcrsa]")
 
 _HANDLER_MARK = "_cds_service_json_handler"
-_UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 # Chatty at INFO: Alembic on every start (plugin set-up, migration context; the store logs one
 # line instead, store.opened), SQLAlchemy with every statement. Shown at DEBUG; otherwise at
 # WARNING and above, and never below the level asked for.
 _CHATTY_LOGGERS = ("alembic", "sqlalchemy")
+_UVICORN_LOGGERS = ("uvicorn", "uvicorn.error")
+_ACCESS_LOGGER = "uvicorn.access"
+# The demo FHIR endpoint's paths name resources (Patient/<id>): cut after the resource type.
+_DEMO_FHIR_PREFIX = "/demo/fhir/"
 
 
 def _is_sensitive_key(key: object) -> bool:
@@ -162,8 +165,45 @@ def _parse_level(level: str) -> int:
     return value
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """JSON lines on stderr for structlog and stdlib (uvicorn) alike; calling again replaces."""
+def access_path(path_with_query: str) -> str:
+    """What an access-log line shows of a request target: the path, never the query string
+    (FHIR searches carry the patient id there), and under the demo FHIR endpoint only the
+    resource type (``/demo/fhir/Patient/[REDACTED]``)."""
+    path = path_with_query.split("?", 1)[0]
+    if path.startswith(_DEMO_FHIR_PREFIX):
+        resource_type, _, rest = path.removeprefix(_DEMO_FHIR_PREFIX).partition("/")
+        path = _DEMO_FHIR_PREFIX + resource_type + (f"/{REDACTED}" if rest else "")
+    return path
+
+
+class _AccessLineFilter(logging.Filter):
+    """uvicorn's access line is ``'%s - "%s %s HTTP/%s" %d'`` with the target third."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], access_path(args[2]), *args[3:])
+        return True
+
+
+def _configure_access_log(enabled: bool) -> None:
+    # uvicorn decides per connection whether to log access lines by asking whether its access
+    # logger has a handler, the root's included: propagation alone would switch them on.
+    access = logging.getLogger(_ACCESS_LOGGER)
+    access.handlers.clear()
+    for existing in [f for f in access.filters if isinstance(f, _AccessLineFilter)]:
+        access.removeFilter(existing)
+    access.propagate = enabled
+    if enabled:
+        access.addFilter(_AccessLineFilter())
+
+
+def configure_logging(level: str = "INFO", *, access_log: bool = False) -> None:
+    """JSON lines on stderr for structlog and stdlib (uvicorn) alike; calling again replaces.
+
+    uvicorn's per-request access lines are off unless ``access_log`` (``CDS_ACCESS_LOG``), and
+    then carry no query string (``access_path``).
+    """
     numeric_level = _parse_level(level)
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
@@ -180,6 +220,7 @@ def configure_logging(level: str = "INFO") -> None:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
+    _configure_access_log(access_log)
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
@@ -228,6 +269,7 @@ def patient_hash(key: str, patient_id: str) -> str:
 
 __all__ = [
     "REDACTED",
+    "access_path",
     "configure_logging",
     "drop_library_arguments",
     "get_logger",

@@ -13,10 +13,10 @@ from fastapi import FastAPI
 
 from ._logging import configure_logging, get_logger
 from .app import Authenticator, create_app
-from .checks import checked_content
+from .checks import startup_content
 from .content import Content, ContentError
 from .errors import ConfigurationError
-from .gathering import RequestsFhirClient
+from .gathering import HttpFhirClient
 from .pipeline import CdsService
 from .settings import AuthMode, Settings, load_settings
 from .store import Store, sqlite_file
@@ -82,10 +82,11 @@ def load_cards(settings: Settings) -> Content:
     """The content of ``CDS_CARDS_DIR``, loaded and checked (every card text rendered for every
     state the rules produce); a bad file or a failing check is a ``ConfigurationError``."""
     try:
-        return checked_content(settings.cards_dir)[0]
+        return startup_content(settings.cards_dir)
     except ContentError as exc:
         raise ConfigurationError(
-            f"{exc}\nfix the file, or set CDS_CARDS_DIR (now {settings.cards_dir}); "
+            f"{exc}\nThe service does not start: fix the file, or set CDS_CARDS_DIR (now "
+            f"{settings.cards_dir}); "
             "cds-service check-config DIR checks a folder"
         ) from None
 
@@ -113,7 +114,7 @@ def _trust_config(settings: Settings) -> TrustConfig | None:
 def build_runtime(settings: Settings | None = None) -> Runtime:
     """Load and check content (fail loudly), open the store, build the verifier for ``jwt``."""
     settings = settings or load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, access_log=settings.access_log)
     content = load_cards(settings)
     trust = _trust_config(settings)
     store = Store.open(settings.database_url, retention_days=settings.audit_retention_days)
@@ -126,11 +127,16 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     if trust is not None:
         from .trust import TrustVerifier
 
-        authenticator = TrustVerifier(trust.clients, replay_cache=store).verify
+        authenticator = TrustVerifier(
+            trust.clients,
+            replay_cache=store,
+            require_typ=settings.jwt_require_typ,
+            max_lifetime_s=settings.jwt_max_lifetime_s,
+        ).verify
     else:
         _log.warning("auth.off", detail="authentication is off: development only")
     service = CdsService(
-        settings=settings, content=content, store=store, fhir_client=RequestsFhirClient()
+        settings=settings, content=content, store=store, fhir_client=HttpFhirClient()
     )
     return Runtime(settings, content, store, service, authenticator)
 

@@ -12,7 +12,10 @@ service does not start on a failing check.
 
 from __future__ import annotations
 
+import getpass
+import hashlib
 import re
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,7 +206,10 @@ def spec_findings(spec: Any, *, uses_advice: bool = False) -> Iterator[tuple[str
     plans: list[tuple[str, MgPlan | None]] = [("no advice", None)]
     if uses_advice:
         plans += list(advice_plans())
-    for label, values in value_sets(spec.values):
+    for number, (label, values) in enumerate(value_sets(spec.values)):
+        # Whether the patient is on a CNI changes only which sources are cited: both are
+        # rendered with the typical values, and the rest on a CNI.
+        cni_states = (True, False) if number == 0 else (True,)
         for mechanism in mechanisms:
             state_values = dict(values)
             state = f"value set {label}"
@@ -211,7 +217,7 @@ def spec_findings(spec: Any, *, uses_advice: bool = False) -> Iterator[tuple[str
                 state_values["mechanism_key"] = mechanism
                 state += f", mechanism {mechanism}"
             for indicator in spec.indicators:
-                for on_cni in (True, False):
+                for on_cni in cni_states:
                     finding = Finding(
                         spec.code, indicator, state_values, notes=notes, on_cni=on_cni
                     )
@@ -271,8 +277,50 @@ def fixture_scenarios() -> list[Scenario]:
 def checked_content(directory: Path) -> tuple[Content, ContentCheck]:
     """Load ``cards/`` and run the content check; ``ContentError`` lists every failing template."""
     content = load_site_content(directory)
+    return content, _passing(content)
+
+
+def _passing(content: Content) -> ContentCheck:
     report = check_content(content, fixture_scenarios())
     if not report.ok:
         problems = "\n".join(f"  - {problem}" for problem in report.problems.values())
         raise ContentError(f"content check failed ({len(report.problems)}):\n{problems}")
-    return content, report
+    return report
+
+
+def startup_content(directory: Path) -> Content:
+    """The content the service starts with, checked like ``checked_content``; a check that
+    passed for the same content and the same service code is not run again (its result depends
+    on nothing else), so a worker or a restart need not pay for it twice."""
+    content = load_site_content(directory)
+    marker = _passed_marker(content)
+    if marker.exists():
+        return content
+    _passing(content)
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(content.governance.version.fingerprint, encoding="utf-8")
+    except OSError:
+        pass  # nowhere to remember it: the next start checks again
+    return content
+
+
+def _code_digest() -> str:
+    """A hash of this package's source and of the fixture scenarios the check renders."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    from .scenarios import SCENARIOS_DIR
+
+    files = sorted(package.rglob("*.py"))
+    if SCENARIOS_DIR.is_dir():
+        files += sorted(SCENARIOS_DIR.glob("*.json"))
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _passed_marker(content: Content) -> Path:
+    """Where a passed check is remembered: keyed by the content's fingerprint and the code."""
+    key = f"{content.governance.version.fingerprint}-{_code_digest()}"
+    return Path(tempfile.gettempdir()) / f"cds-service-{getpass.getuser()}" / f"checked-{key}"

@@ -30,7 +30,7 @@ def _settings() -> Settings:
     from .settings import load_settings
 
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, access_log=settings.access_log)
     return settings
 
 
@@ -117,7 +117,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     import orjson
 
     from .engine import trace
-    from .gathering import RequestsFhirClient
+    from .gathering import HttpFhirClient
     from .pipeline import CdsService
     from .protocol import SERVICES, ServiceError
 
@@ -139,7 +139,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         settings=settings,
         content=content,
         store=None,
-        fhir_client=RequestsFhirClient(),
+        fhir_client=HttpFhirClient(),
         **({"clock": lambda: now} if now else {}),
     )
     try:
@@ -298,19 +298,7 @@ def _port(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="cds-service",
-        description="The magnesium safety CDS Hooks service: serve it, evaluate a request "
-        "offline, check the content in cards/, report on cards and feedback, or try it in the "
-        "CDS Hooks sandbox. Settings are CDS_* environment variables or a .env file; "
-        "`cds-service COMMAND --help` describes each command.",
-    )
-    parser.add_argument(
-        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_serve_command(commands: Any) -> None:
     serve = _command(
         commands,
         "serve",
@@ -328,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
 
+
+def _add_evaluate_command(commands: Any) -> None:
     evaluate = _command(
         commands,
         "evaluate",
@@ -352,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.set_defaults(run=_evaluate)
 
+
+def _add_check_command(commands: Any) -> None:
     check = _command(
         commands,
         "check-config",
@@ -368,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(run=_check_config)
 
+
+def _add_report_command(commands: Any) -> None:
     report = _command(
         commands,
         "report",
@@ -383,15 +377,18 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument(
         "--export",
         choices=("csv", "json"),
-        help="one row per card shown, with its outcome (keyed hashes, nothing identifying)",
+        help="one row per card shown, with its outcome (keyed hashes, nothing identifying); "
+        "(default: the per-topic report)",
     )
     view.add_argument(
         "--by-version",
         action="store_true",
-        help="acceptance and override rates per content version",
+        help="acceptance and override rates per content version (default: per topic only)",
     )
     report.set_defaults(run=_report)
 
+
+def _add_docs_command(commands: Any) -> None:
     docs = _command(
         commands,
         "docs",
@@ -399,13 +396,21 @@ def build_parser() -> argparse.ArgumentParser:
         "Write each topic's page (what it does, when it fires with the live thresholds, what it "
         "advises, its sources and HTI-1 attributes) as a static site and/or as Markdown.",
     )
-    docs.add_argument("--out", type=Path, help="write index.html and topics/*.html here")
-    docs.add_argument("--markdown", type=Path, help="write the clinical reference (Markdown)")
+    docs.add_argument(
+        "--out", type=Path, help="write index.html and topics/*.html here (default: not written)"
+    )
+    docs.add_argument(
+        "--markdown",
+        type=Path,
+        help="write the clinical reference (Markdown) (default: not written)",
+    )
     docs.add_argument(
         "--cards", type=Path, help="a cards/ directory (default: CDS_CARDS_DIR, else shipped)"
     )
     docs.set_defaults(run=_docs)
 
+
+def _add_demo_command(commands: Any) -> None:
     demo = _command(
         commands,
         "demo",
@@ -417,6 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=_port, default=8080, help="TCP port")
     demo.set_defaults(run=_demo)
 
+
+def _add_load_command(commands: Any) -> None:
     load = _command(
         commands,
         "load-fixtures",
@@ -427,6 +434,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--fhir", required=True, help="the FHIR server's base URL (required; no default)"
     )
     load.set_defaults(run=_load_fixtures)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cds-service",
+        description="The magnesium safety CDS Hooks service: serve it, evaluate a request "
+        "offline, check the content in cards/, report on cards and feedback, or try it in the "
+        "CDS Hooks sandbox. Settings are CDS_* environment variables or a .env file; "
+        "`cds-service COMMAND --help` describes each command.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _add_serve_command(commands)
+    _add_evaluate_command(commands)
+    _add_check_command(commands)
+    _add_report_command(commands)
+    _add_docs_command(commands)
+    _add_demo_command(commands)
+    _add_load_command(commands)
     return parser
 
 

@@ -45,7 +45,7 @@ PREFETCH = Counter(
 )
 FHIR_FALLBACK = Counter(
     "cds_fhir_fallback_total",
-    "FHIR server fetches by outcome (ok, failed, timeout)",
+    "FHIR server fetches by outcome (ok, failed, timeout, refused)",
     ["outcome"],
     registry=REGISTRY,
 )
@@ -70,3 +70,22 @@ CONTENT_INFO = Info(
 def set_content_info(profile: str, version: Mapping[str, str]) -> None:
     """``cds_content_info{profile, version, released, fingerprint} 1``."""
     CONTENT_INFO.labels(profile).info(dict(version))
+OTHER_PATIENT = Counter(
+    "cds_other_patient_resources_total",
+    "Resources dropped because their subject is another patient than context.patientId",
+    ["resource_type"],
+    registry=REGISTRY,
+)
+CONNECTIONS_DROPPED = Counter(
+    "cds_connections_dropped_total",
+    "Connections the server closed on a client: header-too-large, header-timeout, "
+    "body-timeout, evicted (room for a new one at the cap), over-capacity",
+    ["reason"],
+    registry=REGISTRY,
+)
+CLIENT_ABORTS = Counter(
+    "cds_client_aborts_total",
+    "Requests whose client disconnected before its body was read",
+    ["route"],
+    registry=REGISTRY,
+)

@@ -18,7 +18,7 @@ from .blocking import WouldBlock
 from .content import Content
 from .engine import Engine, Evaluation
 from .feedback import parse_feedback
-from .gathering import FhirClient, GatheredData, gather
+from .gathering import FetchPolicy, FhirClient, GatheredData, gather, policy_for
 from .profile import Profile, build_profile
 from .protocol import SERVICES, HookRequest, Issue, ServiceError, parse_hook_request
 from .render import topic_of
@@ -47,6 +47,14 @@ def order_key(finding: Finding) -> str | None:
 
 def _would_block(finding: Finding) -> str | None:
     raise WouldBlock
+
+
+def fetch_policy(caller: VerifiedCaller | None) -> FetchPolicy:
+    """Where a call may fetch: anywhere with auth off; else the client's fhir_servers, or
+    public addresses only."""
+    if caller is None:
+        return policy_for(authenticated=False, fhir_servers=None)
+    return policy_for(authenticated=True, fhir_servers=caller.fhir_servers)
 
 
 class UnknownService(ServiceError):
@@ -103,7 +111,12 @@ class CdsService:
         return self.profile
 
     def gather(
-        self, request: HookRequest, profile: Profile, *, inline: bool = False
+        self,
+        request: HookRequest,
+        profile: Profile,
+        *,
+        caller: VerifiedCaller | None = None,
+        inline: bool = False,
     ) -> GatheredData:
         s = self.settings
         return gather(
@@ -116,6 +129,8 @@ class CdsService:
             max_draft_orders=s.max_draft_orders,
             optional=profile.optional_keys,
             offline=inline,
+            policy=fetch_policy(caller),
+            host_concurrency=s.fhir_host_concurrency,
         )
 
     def evaluate(
@@ -128,7 +143,7 @@ class CdsService:
         inline: bool = False,
     ) -> HookResult:
         profile = self.profile_for(caller)
-        data = self.gather(request, profile, inline=inline)
+        data = self.gather(request, profile, caller=caller, inline=inline)
         hashed = patient_hash(self.settings.patient_hash_key, request.patient_id)
         evaluation = profile.engine.evaluate(
             hook=request.hook,

@@ -187,7 +187,8 @@ def serve(
         workers=workers,
         log_config=None,
         access_log=False,
-        http="httptools",
+        # uvicorn's httptools protocol with limits on slow and huge clients (server.py).
+        http="cds_service.server:LimitedHttpToolsProtocol",
         loop="uvloop",
         ws="none",
         lifespan="on",

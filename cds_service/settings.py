@@ -48,6 +48,23 @@ class Settings(BaseSettings):
         default="", description="secret for the keyed hash that correlates patients in logs"
     )
     audit_retention_days: int | None = Field(default=400, ge=1)
+    # FHIR fetches
+    fhir_host_concurrency: int = Field(
+        default=16, ge=1, le=128, description="fetches at once to one FHIR server, per worker"
+    )
+    # JWT
+    jwt_require_typ: bool = Field(default=True, description="refuse tokens without typ: JWT")
+    jwt_max_lifetime_s: float = Field(
+        default=3600, gt=0, le=86400, description="longest accepted exp - iat of a token"
+    )
+    # The HTTP server (``cds-service serve`` and ``demo``)
+    access_log: bool = Field(default=False, description="one line per request, no query string")
+    max_header_kb: int = Field(default=32, ge=4, le=1024, description="request line + headers")
+    header_timeout_s: float = Field(default=10, gt=0, le=300)
+    body_timeout_s: float = Field(default=30, gt=0, le=3600)
+    max_connections: int | None = Field(
+        default=None, ge=1, description="per worker; default half the open-file limit, ≤ 1000"
+    )
     demo_fhir: bool = Field(
         default=False,
         description="mount the demo FHIR test double at /demo/fhir (cds-service demo sets it); "

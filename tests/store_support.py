@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -197,13 +198,24 @@ class Server:
 
 @contextmanager
 def serve(
-    database_url: str, log: Path, *, workers: int, env: dict[str, str] | None = None
+    database_url: str,
+    log: Path,
+    *,
+    workers: int,
+    env: dict[str, str] | None = None,
+    max_open_files: int | None = None,
 ) -> Iterator[Server]:
     """A server on a free port, ready when this yields; killed (with its workers) on exit.
 
     The child gets a session of its own, and ``finally`` kills that process group: the server
-    and its workers, even when the supervisor was the one already killed.
+    and its workers, even when the supervisor was the one already killed. ``max_open_files``
+    lowers the child's descriptor limit (RLIMIT_NOFILE).
     """
+
+    def limit_files() -> None:
+        if max_open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
+
     environment = {
         **os.environ,
         "CDS_DATABASE_URL": database_url,
@@ -224,6 +236,7 @@ def serve(
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=limit_files,
         )
     server = Server(process, f"http://127.0.0.1:{port}", log)
     try:

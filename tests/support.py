@@ -44,7 +44,9 @@ class RefusingFhirClient:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    def get_json(self, url: str, *, bearer: str | None, timeout_s: float) -> Any:
+    def get_json(
+        self, url: str, *, bearer: str | None, timeout_s: float, policy: Any = None
+    ) -> Any:
         self.calls.append(url)
         raise FhirFetchError("no FHIR server in this test")
 

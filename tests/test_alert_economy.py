@@ -109,6 +109,8 @@ def _for_patient(request: dict[str, Any], patient_id: str) -> dict[str, Any]:
     for key in ("observations", "medicationRequests"):
         for entry in request["prefetch"][key]["entry"]:
             entry["resource"]["subject"] = {"reference": f"Patient/{patient_id}"}
+    for entry in request["context"].get("draftOrders", {}).get("entry", ()):
+        entry["resource"]["subject"] = {"reference": f"Patient/{patient_id}"}
     return request
 
 
@@ -387,6 +389,18 @@ def _scenario_select() -> tuple[dict[str, Any], datetime]:
     return scenario.request, scenario.now
 
 
+def _moved_to(request: dict[str, Any], patient_id: str) -> dict[str, Any]:
+    """The same request about another patient: context, Patient and every subject."""
+    old = request["context"]["patientId"]
+    text = orjson.dumps(request).replace(
+        f'"Patient/{old}"'.encode(), f'"Patient/{patient_id}"'.encode()
+    )
+    moved: dict[str, Any] = orjson.loads(text)
+    moved["context"]["patientId"] = patient_id
+    moved["prefetch"]["patient"]["id"] = patient_id
+    return moved
+
+
 def _as_sign(select: dict[str, Any], *, draft_id: str | None = None) -> dict[str, Any]:
     sign = copy.deepcopy(select)
     sign["hook"] = "order-sign"
@@ -424,8 +438,7 @@ def test_an_order_select_override_is_not_repeated_at_order_sign_for_the_same_dra
         assert withheld(other) == []
 
         # The same draft id for another patient is another order too.
-        stranger = _as_sign(select)
-        stranger["context"]["patientId"] = "someone-else"
+        stranger = _moved_to(_as_sign(select), "someone-else")
         antacid_card(h.post("mg-order-sign", stranger))
 
         # Still within the session just before it ends; shown again once it is over.

@@ -168,7 +168,7 @@ def test_readyz_gives_a_reason_for_each_check() -> None:
     checks = ready.json()["checks"]
     assert set(checks) == {"content", "database", "auth"}
     assert all(check["ok"] for check in checks.values())
-    assert "10 topics" in checks["content"]["reason"]
+    assert "11 topics" in checks["content"]["reason"]
     assert checks["auth"]["reason"].startswith("off:")
 
 

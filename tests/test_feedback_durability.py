@@ -60,7 +60,9 @@ def _today() -> str:
 
 
 def _show_card(session: requests.Session, base: str, patient_id: str) -> dict[str, Any]:
-    request = hook_request(observations=[magnesium(1.4, day=_today())])
+    observation = magnesium(1.4, day=_today())
+    observation["subject"] = {"reference": f"Patient/{patient_id}"}
+    request = hook_request(observations=[observation])
     request["context"]["patientId"] = patient_id
     request["prefetch"]["patient"] = patient(patient_id)
     response = session.post(f"{base}/cds-services/mg-patient-view", json=request, timeout=30)

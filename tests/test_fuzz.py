@@ -7,6 +7,11 @@ and keys duplicated; raw junk bytes are sent as well. Every answer must be one o
 200/400/404/412/413, every 4xx an OperationOutcome, and afterwards the service must still answer
 a valid request with the right card.
 
+Headers are fuzzed too (any Content-Type, which may add 415, and any other header), and so is
+``fhirServer``, against the real FHIR client in every fetch policy (authentication off, a client
+with ``fhir_servers``, a client limited to public addresses), with every name resolving to
+loopback and connections allowed to one local test FHIR server only.
+
 Runs are derandomized (same examples on every run) and use no example database.
 """
 
@@ -492,3 +497,192 @@ def test_coding_of_the_wrong_type_is_not_a_500(client: TestClient, member: str, 
     response = client.post("/cds-services/mg-patient-view", json=request)
     _assert_acceptable(response)
     assert response.json() == {"cards": []}  # not recognisable as a magnesium result
+
+
+# --- headers ------------------------------------------------------------------------------------
+
+_TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# Header values as HTTP allows them: visible ASCII, spaces and tabs (and obs-text bytes).
+_HEADER_VALUE = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
+    max_size=300,
+).map(str.strip)
+_CONTENT_TYPES = st.one_of(
+    st.sampled_from(
+        [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/fhir+json",
+            "APPLICATION/JSON",
+            "application/json;;;",
+            "application/json; charset=latin-1",
+            "application/x-www-form-urlencoded",
+            "text/plain",
+            "multipart/form-data; boundary=----x",
+            "application/fhir+xml",
+            "application/jsonx",
+            "*/*",
+            ";",
+            "",
+        ]
+    ),
+    _HEADER_VALUE,
+)
+
+
+@st.composite
+def _headers(draw: st.DrawFn) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if draw(st.booleans(), label="content-type?"):
+        headers["Content-Type"] = draw(_CONTENT_TYPES)
+    for name in ("Accept", "Authorization", "Content-Encoding", "Origin", "Expect", "Cookie"):
+        if draw(st.integers(0, 3), label=f"{name}?") == 0:
+            headers[name] = draw(_HEADER_VALUE)
+    extra = draw(
+        st.dictionaries(
+            st.text(alphabet=_TOKEN_CHARS, min_size=1, max_size=30).map(lambda n: "X-" + n),
+            _HEADER_VALUE,
+            max_size=5,
+        )
+    )
+    return {**extra, **headers}
+
+
+def test_any_headers_never_get_a_5xx(client: TestClient, store: Store) -> None:
+    body = encode(_critical_patient_view()).encode()
+
+    @FUZZ
+    @given(headers=_headers(), path=st.sampled_from([*sorted(BASES), "x"]))
+    def run(headers: dict[str, str], path: str) -> None:
+        raw = {name: value.encode("latin-1") for name, value in headers.items()}  # obs-text too
+        for target in (f"/cds-services/{path}", f"/cds-services/{path}/feedback"):
+            with server_recursion_limit():
+                response = client.post(target, content=body, headers=raw)
+            assert response.status_code in ALLOWED | {415}, (response.status_code, headers)
+            if response.status_code >= 400:
+                assert response.json()["resourceType"] == "OperationOutcome"
+            if response.status_code == 415:
+                assert response.json()["issue"][0]["code"] == "not-supported"
+
+    run()
+    _assert_still_serving(client, store)
+
+
+# --- fhirServer values --------------------------------------------------------------------------
+
+_HOSTS = st.sampled_from(
+    [
+        "127.0.0.1",
+        "localhost",
+        "[::1]",
+        "10.0.0.1",
+        "192.168.0.10",
+        "169.254.169.254",
+        "[fd00:ec2::254]",
+        "[::ffff:127.0.0.1]",
+        "0x7f.1",
+        "2130706433",
+        "0",
+        "fhir.example.test",
+        "ehr.example.org",
+        "ehr.example.org.",
+        "xn--e1afmkfd.example",
+        "пример.example",
+        "a" * 300,
+        "",
+        "%00",
+        "[::1",
+        "user@127.0.0.1",
+    ]
+)
+_PORTS = st.sampled_from(["", ":0", ":1", ":80", ":65535", ":65536", ":99999", ":-1", ":abc"])
+_PATHS = st.one_of(
+    st.sampled_from(
+        ["", "/", "/fhir", "/fhir/", "/fhir/../admin", "/%2e%2e/x", "//", "/fhir?x=1", "/#f"]
+    ),
+    st.text(max_size=40).map(lambda text: "/" + text),
+)
+_FHIR_SERVERS = st.one_of(
+    st.builds(
+        lambda scheme, host, port, path: f"{scheme}://{host}{port}{path}",
+        st.sampled_from(["http", "https", "HTTP", "ftp", "file", "javascript"]),
+        _HOSTS,
+        _PORTS,
+        _PATHS,
+    ),
+    _TEXT,
+    _SCALARS,
+)
+
+
+def test_any_fhir_server_value_never_gets_a_5xx(tmp_path: Path) -> None:
+    """Every value of fhirServer, in every fetch policy, against the real FHIR client; its only
+    connections go to one local FHIR server, whatever the value names."""
+    import ipaddress
+
+    from cds_service.gathering import HttpFhirClient
+    from cds_service.trust import VerifiedCaller
+
+    from .raw_http import answer, raw_server
+
+    def route(target: str) -> tuple[str, Any]:
+        if "/Patient/" in target:
+            return "200 OK", {"resourceType": "Patient", "id": "pat-1"}
+        return "200 OK", {"resourceType": "Bundle", "entry": []}
+
+    with raw_server(answer(route)) as fhir:
+
+        class LocalOnly(HttpFhirClient):
+            def _open(self, sock: Any, address: Any, port: int) -> None:
+                if (str(address), port) != ("127.0.0.1", fhir.port):
+                    raise ConnectionRefusedError("not the test FHIR server")
+                super()._open(sock, address, port)
+
+        class Loopback:
+            def resolve(self, host: str, timeout_s: float) -> list[Any]:
+                return [ipaddress.ip_address("127.0.0.1")]
+
+        fhir_client = LocalOnly(resolver=Loopback())
+        listed = (f"{fhir.origin}/fhir", "https://ehr.example.org/fhir")
+        callers = {
+            "off": None,
+            "listed": VerifiedCaller(
+                "https://ehr.example.org", None, "j", None, "k", "ES384", listed
+            ),
+            "public": VerifiedCaller("https://ehr.example.org", None, "j", None, "k", "ES384"),
+        }
+        clients = {
+            name: TestClient(
+                create_app(
+                    make_service(fhir_client=fhir_client),
+                    authenticator=None if caller is None else (lambda h, a, c=caller: c),
+                ),
+                raise_server_exceptions=True,
+            )
+            for name, caller in callers.items()
+        }
+        base = _critical_patient_view()
+        del base["prefetch"]
+
+        @FUZZ
+        @given(
+            fhir_server=st.one_of(_FHIR_SERVERS, st.just(f"{fhir.origin}/fhir")),
+            mode=st.sampled_from(sorted(clients)),
+        )
+        def run(fhir_server: Any, mode: str) -> None:
+            request = {**base, "fhirServer": fhir_server}
+            with server_recursion_limit():
+                response = clients[mode].post(
+                    "/cds-services/mg-patient-view",
+                    content=encode(request).encode("utf-8", "surrogatepass"),
+                    headers={"Content-Type": "application/json", "Authorization": "Bearer x"},
+                )
+            _assert_acceptable(response)
+            if mode == "public":  # every address here is loopback: nothing may be fetched
+                assert response.status_code in (400, 412), fhir_server
+
+        before = fhir.connections
+        run()
+        fhir_client.close()
+        # The listed and open modes did reach the local server for its own URL.
+        assert fhir.connections > before

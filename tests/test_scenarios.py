@@ -97,7 +97,9 @@ class ForbiddenFhirClient:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    def get_json(self, url: str, *, bearer: str | None, timeout_s: float) -> Any:
+    def get_json(
+        self, url: str, *, bearer: str | None, timeout_s: float, policy: Any = None
+    ) -> Any:
         self.calls.append(url)
         raise AssertionError(f"the service fetched {url} although every prefetch key was given")
 

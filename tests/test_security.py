@@ -506,3 +506,59 @@ def test_bootstrap_refuses_jwt_mode_without_a_trust_file(tmp_path: Path) -> None
 def test_jwt_helper_tokens_really_are_es384(ec_key: SigningKey) -> None:
     header = jwt.get_unverified_header(token_for(ec_key, HOOK))
     assert header["alg"] == "ES384" and header["kid"] == ec_key.kid
+
+
+# --- CDS Hooks 2.0.1 token rules: typ, and a bounded lifetime -------------------------------
+
+
+def _seen_jti_rows(database_url: str) -> list[tuple[str, float]]:
+    with sqlite3.connect(database_url.removeprefix("sqlite:///")) as connection:
+        return list(connection.execute("SELECT jti, expires_at FROM seen_jti"))
+
+
+def test_a_token_without_typ_is_401(client: TestClient, ec_key: SigningKey) -> None:
+    payload = claims(at=time.time(), iss=ISS, aud=aud(HOOK))
+    token = jwt.encode(
+        payload, ec_key.private, algorithm="ES384", headers={"kid": ec_key.kid, "typ": None}
+    )
+    _assert_bare_401(client.post(HOOK, json=hook_request(), headers=auth(token)))
+
+
+def test_a_ten_year_token_is_401_and_its_jti_is_not_kept(
+    client: TestClient, ec_key: SigningKey, database_url: str
+) -> None:
+    now = int(time.time())
+    decade = token_for(ec_key, HOOK, exp=now + 10 * 365 * 86400, jti="ten-years")
+    _assert_bare_401(client.post(HOOK, json=hook_request(), headers=auth(decade)))
+    hour = token_for(ec_key, HOOK, exp=now + 3600, jti="one-hour")
+    assert client.post(HOOK, json=hook_request(), headers=auth(hour)).status_code == 200
+    rows = dict(_seen_jti_rows(database_url))
+    assert "ten-years" not in rows
+    assert rows["one-hour"] <= now + 3600 + 60
+
+
+def test_the_lifetime_and_typ_settings_reach_the_verifier(
+    tmp_path: Path, ec_key: SigningKey
+) -> None:
+    (tmp_path / "ehr.jwks.json").write_text(json.dumps(ec_key.jwks()))
+    trust_file = tmp_path / "trust.yaml"
+    trust_file.write_text(f"clients:\n  - iss: {ISS}\n    jwks_file: ehr.jwks.json\n")
+    app = build_app(
+        settings(
+            trust_file=trust_file,
+            database_url=f"sqlite:///{tmp_path / 'boot.sqlite3'}",
+            jwt_max_lifetime_s=600,
+            jwt_require_typ=False,
+        )
+    )
+    now = int(time.time())
+    with TestClient(app) as client:
+        long_lived = token_for(ec_key, HOOK, exp=now + 601)
+        _assert_bare_401(client.post(HOOK, json=hook_request(), headers=auth(long_lived)))
+        no_typ = jwt.encode(
+            claims(at=now, iss=ISS, aud=aud(HOOK)),
+            ec_key.private,
+            algorithm="ES384",
+            headers={"kid": ec_key.kid, "typ": None},
+        )
+        assert client.post(HOOK, json=hook_request(), headers=auth(no_typ)).status_code == 200

@@ -24,7 +24,10 @@ async def _service_error(_: Request, exc: Exception) -> Response:
 async def _http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _ISSUE_CODES.get(exc.status_code, "processing")
-    return outcome_response(exc.status_code, str(exc.detail), code)
+    response = outcome_response(exc.status_code, str(exc.detail), code)
+    if exc.headers:  # 405 says which methods the path allows (Allow)
+        response.headers.update(exc.headers)
+    return response
 
 
 async def _validation_error(_: Request, exc: Exception) -> Response:

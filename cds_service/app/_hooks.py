@@ -69,7 +69,7 @@ def cds_router(service: CdsService, gate: Gate) -> APIRouter:
         caller = await gate.check(request)
         if isinstance(caller, Response):
             return caller
-        payload = decode_json(await read_body(request, limit))
+        payload = decode_json(await read_body(request, limit, route="feedback"))
         return json_response(await run_in_threadpool(service.feedback, service_id, payload))
 
     return router

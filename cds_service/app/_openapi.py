@@ -59,7 +59,8 @@ def _service_id(services: list[str]) -> dict[str, Any]:
     }
 
 
-def _operations(*, auth_off: bool) -> dict[str, dict[str, Any]]:
+def _hook_operations(*, auth_off: bool) -> dict[str, dict[str, Any]]:
+    """Discovery, the hook calls and feedback."""
     services = list(SERVICES)
     secured: dict[str, Any] = {} if auth_off else {"security": [{_SECURITY_SCHEME: []}]}
     return {
@@ -114,6 +115,12 @@ def _operations(*, auth_off: bool) -> dict[str, dict[str, Any]]:
                 },
             }
         },
+    }
+
+
+def _operations_routes() -> dict[str, dict[str, Any]]:
+    """Liveness, readiness, metrics and this description."""
+    return {
         "/healthz": {
             "get": {
                 "tags": ["Operations"],
@@ -176,6 +183,10 @@ def _operations(*, auth_off: bool) -> dict[str, dict[str, Any]]:
             }
         },
     }
+
+
+def _operations(*, auth_off: bool) -> dict[str, dict[str, Any]]:
+    return {**_hook_operations(auth_off=auth_off), **_operations_routes()}
 
 
 def openapi_document(app: FastAPI, *, auth_off: bool) -> dict[str, Any]:

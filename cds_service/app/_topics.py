@@ -93,8 +93,10 @@ def topics_router(service: CdsService) -> APIRouter:
         return respond(request, index)
 
     @router.get(INDEX_PATH + "/{code}")
-    async def topic_page(code: str, request: Request) -> Response:
-        found = rendered.get(code)
+    async def topic_page(request: Request) -> Response:
+        # The path parameter read from the request: a typed parameter would make FastAPI
+        # import its pydantic v1 support at start-up.
+        found = rendered.get(request.path_params["code"])
         if found is None:
             raise ServiceError(404, [Issue("no such topic", "not-found")])
         return respond(request, found)

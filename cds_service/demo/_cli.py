@@ -70,7 +70,7 @@ def run_demo(host: str, port: int, *, out: TextIO | None = None, err: TextIO | N
     os.environ["CDS_AUTH_MODE"] = "off"
     os.environ["CDS_DEMO_FHIR"] = "1"
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, access_log=settings.access_log)
 
     def announce() -> None:
         print(WARNING, file=err, flush=True)

@@ -1,15 +1,30 @@
 """Gathering: a hook call's prefetch, FHIR fallback, referenced Medications and draft orders."""
 
-from ._client import FhirClient, FhirFetchError, FhirTimeoutError, RequestsFhirClient
-from ._gather import GatheredData, gather
+from ._client import FhirClient, FhirFetchError, FhirRefusedError, FhirTimeoutError
+from ._gather import GatheredData, fetch_scheduler, gather
+from ._http import HttpFhirClient, Resolver, SystemResolver
+from ._policy import OPEN, FetchPolicy, FetchRefused, non_public_reason, policy_for
 from ._templates import render_template
 
+# The former name of the default client, kept so existing wiring keeps working.
+RequestsFhirClient = HttpFhirClient
+
 __all__ = [
+    "OPEN",
+    "FetchPolicy",
+    "FetchRefused",
     "FhirClient",
     "FhirFetchError",
+    "FhirRefusedError",
     "FhirTimeoutError",
     "GatheredData",
+    "HttpFhirClient",
     "RequestsFhirClient",
+    "Resolver",
+    "SystemResolver",
+    "fetch_scheduler",
     "gather",
+    "non_public_reason",
+    "policy_for",
     "render_template",
 ]

@@ -13,8 +13,9 @@ from urllib.parse import urljoin, urlsplit
 
 from ..protocol import Resource, as_resource
 from ._bundles import Unusable, flatten
-from ._client import FhirClient, FhirFetchError, FhirTimeoutError
+from ._client import FhirClient, FhirFetchError, FhirRefusedError, FhirTimeoutError
 from ._medications import MedicationRef
+from ._policy import FetchPolicy, FetchRefused
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -24,6 +25,8 @@ class Failure:
     timed_out: bool
     detail: str
     """Free of URLs and patient data: it is logged and may appear in notes."""
+    refused: bool = False
+    """The fetch policy did not allow it; ``detail`` says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,7 @@ class FetchPlan:
     bearer: str | None
     deadline: float
     """``time.monotonic()`` value after which nothing is worth waiting for."""
+    policy: FetchPolicy
 
 
 def _origin(url: str) -> tuple[str, str, int | None] | None:
@@ -60,13 +64,21 @@ def same_origin(url: str, base: str) -> bool:
 
 
 def _get(plan: FetchPlan, url: str) -> Any | Failure:
+    try:
+        plan.policy.check_url(url)
+    except FetchRefused as exc:
+        return Failure(False, str(exc), refused=True)
     remaining = plan.deadline - time.monotonic()
     if remaining <= 0:
         return Failure(True, "timed out")
     try:
-        return plan.client.get_json(url, bearer=plan.bearer, timeout_s=remaining)
+        return plan.client.get_json(
+            url, bearer=plan.bearer, timeout_s=remaining, policy=plan.policy
+        )
     except FhirTimeoutError:
         return Failure(True, "timed out")
+    except FhirRefusedError as exc:
+        return Failure(False, str(exc) or "not allowed", refused=True)
     except FhirFetchError as exc:
         return Failure(False, str(exc) or "fetch failed")
     except Exception as exc:  # an injected client's bug must not become a 500

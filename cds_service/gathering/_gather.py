@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from functools import partial
 from types import MappingProxyType
@@ -13,7 +14,7 @@ from typing import Any, Literal, NoReturn
 from .. import metrics
 from .._logging import get_logger
 from ..blocking import WouldBlock
-from ..protocol import DataUnavailable, HookRequest, Issue, Resource
+from ..protocol import BadRequest, DataUnavailable, HookRequest, Issue, Resource
 from ._bundles import Flattened, Unusable, flatten
 from ._client import FhirClient
 from ._drafts import draft_orders
@@ -26,6 +27,9 @@ from ._fetch import (
     medication_url,
 )
 from ._medications import MedicationRef, MedicationScan
+from ._patient import PatientFilter
+from ._policy import OPEN, FetchPolicy, FetchRefused, parse_origin
+from ._scheduler import FetchScheduler
 from ._templates import render_template
 
 Source = Literal["prefetch", "null", "fhir", "unavailable"]
@@ -37,10 +41,25 @@ OUTCOME = "prefetch returned an OperationOutcome"
 NOT_A_RESOURCE = "prefetch value is not a FHIR resource or Bundle"
 UNRENDERABLE = "prefetch template could not be rendered from the context"
 
+
 # Shared by every request: threads are created on demand and reused, so a fallback costs no
-# thread start. Sized like the HTTP connection pool of ``RequestsFhirClient``.
-_WORKERS = 32
-_EXECUTOR = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="cds-fhir")
+# thread start. Each FHIR server may use ``host_concurrency`` of them at a time (a setting);
+# its other fetches wait in its own queue without holding a thread.
+FETCH_THREADS = 128
+DEFAULT_HOST_CONCURRENCY = 16
+_SCHEDULERS: dict[int, FetchScheduler] = {}
+_SCHEDULERS_LOCK = threading.Lock()
+
+
+def fetch_scheduler(host_concurrency: int = DEFAULT_HOST_CONCURRENCY) -> FetchScheduler:
+    """The process's fetch threads, limited to ``host_concurrency`` per FHIR server."""
+    with _SCHEDULERS_LOCK:
+        scheduler = _SCHEDULERS.get(host_concurrency)
+        if scheduler is None:
+            scheduler = FetchScheduler(max_workers=FETCH_THREADS, per_host=host_concurrency)
+            _SCHEDULERS[host_concurrency] = scheduler
+        return scheduler
+
 
 _log = get_logger(__name__)
 
@@ -67,6 +86,7 @@ class _Collected:
 
     order: tuple[str, ...]
     """The prefetch keys, in template order."""
+    patient: PatientFilter
     optional: frozenset[str] = frozenset()
     """Keys the rules can do without: unavailable means "unknown", never a 412."""
     resources: dict[str, list[Resource]] = field(default_factory=dict)
@@ -88,6 +108,17 @@ class _Collected:
             self.unavailable[key] = reason
 
     def accept(self, key: str, resources: list[Resource], source: Source) -> None:
+        """Keep the key's resources, less any about another patient than the call's."""
+        others = self.patient.others(resources)
+        if others:
+            if source == "prefetch" and any(r.resourceType == "Patient" for r in others):
+                raise BadRequest(
+                    f"prefetch.{key} holds a Patient whose id is not context.patientId",
+                    f"prefetch.{key}",
+                )
+            dropped = self.patient.drop(resources, others)
+            self.note(key, f"prefetch '{key}': dropped {dropped} resource(s) about another patient")
+            _log.warning("gathering.other_patient", key=key, source=source, dropped=dropped)
         self.resources[key] = resources
         self.sources[key] = source
 
@@ -163,6 +194,15 @@ def _fetch_urls(
 # --- FHIR fallback --------------------------------------------------------------------------
 
 
+_EXPIRED = partial(Failure, True, "deadline passed before the fetch could start")
+
+
+def _outcome(failure: Failure) -> str:
+    if failure.refused:
+        return "refused"
+    return "timeout" if failure.timed_out else "failed"
+
+
 def _shielded(task: Callable[[], Fetched | Resource | Failure]) -> Any:
     try:
         return task()
@@ -179,6 +219,8 @@ class _FetchRun:
     max_entries: int
     collected: _Collected
     scan: MedicationScan
+    scheduler: FetchScheduler
+    host: str
     pending: dict[Future[Any], tuple[str, str]] = field(default_factory=dict)
     requested: set[str] = field(default_factory=set)
     pages: dict[str, int] = field(default_factory=dict)
@@ -188,8 +230,12 @@ class _FetchRun:
         task = partial(
             fetch_key, self.plan, key, url, page_cap=self.page_cap, max_entries=self.max_entries
         )
-        future = _EXECUTOR.submit(_shielded, task)
-        self.pending[future] = ("key", key)
+        self.pending[self._submit(task)] = ("key", key)
+
+    def _submit(self, task: Callable[[], Fetched | Resource | Failure]) -> Future[Any]:
+        return self.scheduler.submit(
+            self.host, self.plan.deadline, partial(_shielded, task), _EXPIRED
+        )
 
     def submit_medications(self) -> None:
         for ref in self.scan.missing():
@@ -202,7 +248,7 @@ class _FetchRun:
                     f"{ref.key} could not be resolved: it is on another server"
                 )
                 continue
-            future = _EXECUTOR.submit(_shielded, partial(fetch_medication, self.plan, url))
+            future = self._submit(partial(fetch_medication, self.plan, url))
             self.pending[future] = ("medication", ref.key)
 
     def run(self) -> None:
@@ -221,8 +267,11 @@ class _FetchRun:
 
     def _key_done(self, key: str, result: Fetched | Failure) -> None:
         if isinstance(result, Failure):
-            metrics.FHIR_FALLBACK.labels("timeout" if result.timed_out else "failed").inc()
-            self.collected.fail(key, SERVER_TIMED_OUT if result.timed_out else SERVER_FAILED)
+            metrics.FHIR_FALLBACK.labels(_outcome(result)).inc()
+            if result.refused:
+                self.collected.fail(key, result.detail)
+            else:
+                self.collected.fail(key, SERVER_TIMED_OUT if result.timed_out else SERVER_FAILED)
             self.details[key] = result.detail
             return
         metrics.FHIR_FALLBACK.labels("ok").inc()
@@ -239,14 +288,14 @@ class _FetchRun:
 
     def _medication_done(self, key: str, result: Resource | Failure) -> None:
         if isinstance(result, Failure):
-            metrics.FHIR_FALLBACK.labels("timeout" if result.timed_out else "failed").inc()
+            metrics.FHIR_FALLBACK.labels(_outcome(result)).inc()
             self.collected.medication_notes[key] = f"{key} could not be resolved: {result.detail}"
             return
         metrics.FHIR_FALLBACK.labels("ok").inc()
         self.scan.index.setdefault(key, result)
 
     def _abandon_pending(self) -> None:
-        # Running fetches end on their own per-request timeout; queued ones never start.
+        # Running fetches end by the same deadline on their own; queued ones never start.
         failed_already = bool(self.collected.unavailable)
         for future, (kind, name) in self.pending.items():
             future.cancel()
@@ -316,8 +365,15 @@ def _fallback(
     page_cap: int,
     max_entries: int,
     started: float,
+    scheduler: FetchScheduler,
 ) -> None:
-    run = _FetchRun(plan, page_cap, max_entries, collected, scan)
+    try:
+        plan.policy.check_server(plan.fhir_server)
+    except FetchRefused as exc:
+        _refuse_server(str(exc), urls, collected, scan, started)
+    origin = parse_origin(plan.fhir_server)
+    host = origin.key if origin is not None else plan.fhir_server
+    run = _FetchRun(plan, page_cap, max_entries, collected, scan, scheduler, host)
     for key, url in urls.items():
         run.submit_key(key, url)
     run.submit_medications()
@@ -334,6 +390,23 @@ def _fallback(
     )
 
 
+def _refuse_server(
+    reason: str,
+    urls: Mapping[str, str],
+    collected: _Collected,
+    scan: MedicationScan,
+    started: float,
+) -> None:
+    """The fhirServer may not be fetched from: every key it was needed for is a 412."""
+    metrics.FHIR_FALLBACK.labels("refused").inc()
+    for ref in scan.missing():
+        collected.medication_notes[ref.key] = f"{ref.key} could not be resolved: {reason}"
+    if urls:
+        for key in urls:
+            collected.unavailable[key] = reason
+        _raise_unavailable(collected, {}, started)
+
+
 def gather(
     request: HookRequest,
     templates: Mapping[str, str],
@@ -345,6 +418,8 @@ def gather(
     max_draft_orders: int,
     optional: frozenset[str] = frozenset(),
     offline: bool = False,
+    policy: FetchPolicy = OPEN,
+    host_concurrency: int = DEFAULT_HOST_CONCURRENCY,
 ) -> GatheredData:
     """The data for every key of ``templates``, or ``DataUnavailable`` naming what is missing.
 
@@ -362,9 +437,19 @@ def gather(
 
     With ``offline`` set, a call that would need the FHIR server raises ``WouldBlock``
     before any request is made, so the caller can move it off the event loop.
+
+    ``policy`` says where this call may fetch (a ``fhirServer`` it refuses makes every key that
+    needed fetching a 412 naming the reason); at most ``host_concurrency`` fetches run at once
+    against one FHIR server, across all calls.
+
+    One patient per call: a prefetched Patient whose id is not ``context.patientId`` is a 400;
+    any other resource whose ``subject`` or ``patient`` names another Patient is dropped, with
+    a note, a log line and ``cds_other_patient_resources_total``.
     """
     started = time.monotonic()
-    collected = _Collected(order=tuple(templates), optional=optional)
+    collected = _Collected(
+        order=tuple(templates), optional=optional, patient=PatientFilter(request.patient_id)
+    )
     prefetch = request.prefetch or {}
     for key in templates:
         _take_prefetch(key, prefetch, collected, max_entries)
@@ -372,6 +457,12 @@ def gather(
     if collected.unavailable:
         _raise_unavailable(collected, {}, started)
     drafts = draft_orders(request.context, max_draft_orders)
+    draft_notes = list(drafts.notes)
+    if dropped := collected.patient.drop_others(drafts.resources):
+        draft_notes.append(f"draftOrders: dropped {dropped} resource(s) about another patient")
+        _log.warning(
+            "gathering.other_patient", key="draftOrders", source="context", dropped=dropped
+        )
     scan = MedicationScan()
     for resources in collected.resources.values():
         scan.add(resources)
@@ -382,7 +473,7 @@ def gather(
         _unresolved_without_server(scan.missing(), collected)
     elif urls or scan.missing():
         bearer = request.fhir_authorization.access_token if request.fhir_authorization else None
-        plan = FetchPlan(client, request.fhir_server, bearer, started + timeout_s)
+        plan = FetchPlan(client, request.fhir_server, bearer, started + timeout_s, policy)
         _fallback(
             urls,
             plan,
@@ -391,11 +482,12 @@ def gather(
             page_cap=page_cap,
             max_entries=max_entries,
             started=started,
+            scheduler=fetch_scheduler(host_concurrency),
         )
     return GatheredData(
         resources=MappingProxyType({key: collected.resources[key] for key in templates}),
         medications=MappingProxyType(scan.index),
         draft_orders=drafts.resources,
-        notes=_notes(templates, collected, drafts.notes, scan),
+        notes=_notes(templates, collected, draft_notes, scan),
         sources=MappingProxyType({key: collected.sources[key] for key in templates}),
     )

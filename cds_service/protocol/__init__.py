@@ -15,6 +15,7 @@ from ._resources import (
     Quantity,
     Reference,
     Resource,
+    Subject,
     as_resource,
 )
 from .discovery import (
@@ -61,6 +62,7 @@ __all__ = [
     "Resource",
     "ServiceDefinition",
     "ServiceError",
+    "Subject",
     "as_resource",
     "decode_hook_body",
     "decode_json",

@@ -53,6 +53,12 @@ class Reference(msgspec.Struct, frozen=True, gc=False):
     display: Any = None
 
 
+class Subject(msgspec.Struct, frozen=True, gc=False):
+    """A resource's ``subject`` or ``patient``: only the literal reference is read."""
+
+    reference: Any = None
+
+
 class Period(msgspec.Struct, frozen=True, gc=False):
     start: Any = None
     end: Any = None
@@ -92,6 +98,9 @@ class Resource(msgspec.Struct, frozen=True, gc=False):
     resourceType: Any = None
     id: Any = None
     status: Any = None
+    # Whose data it is: one patient per call (``gathering._patient``)
+    subject: OrJson[Subject] = None
+    patient: OrJson[Subject] = None
     # Observation (``code`` is Medication.code too)
     code: OrJson[CodeableConcept] = None
     valueQuantity: OrJson[Quantity] = None

@@ -28,7 +28,9 @@ _log = get_logger(__name__)
 
 _TOP_LEVEL_FIELDS = frozenset({"clients"})
 _KEY_SOURCES = ("jwks", "jwks_file", "jku")
-_ENTRY_FIELDS = frozenset({"iss", "algorithms", "tenants", "preset", "description", *_KEY_SOURCES})
+_ENTRY_FIELDS = frozenset(
+    {"iss", "algorithms", "tenants", "preset", "description", "fhir_servers", *_KEY_SOURCES}
+)
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
@@ -124,8 +126,12 @@ def _tenants(where: _Where, value: object) -> frozenset[str]:
 
 
 def _jku_problem(url: str) -> str | None:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        return f"{url!r} is not a valid URL"
     if parts.scheme == "https" and host:
         pass
     elif parts.scheme == "http" and host in _LOOPBACK_HOSTS:
@@ -137,6 +143,27 @@ def _jku_problem(url: str) -> str | None:
     if parts.fragment:
         return f"{url!r} must not have a fragment"
     return None
+
+
+def _fhir_server_problem(url: str) -> str | None:
+    if (problem := _jku_problem(url)) is not None:
+        return problem
+    parts = urlsplit(url)  # valid: _jku_problem parsed it
+    if parts.query:
+        return f"{url!r} must not have a query"
+    if any(segment in (".", "..") for segment in parts.path.split("/")):
+        return f"{url!r} must not have dot segments"
+    return None
+
+
+def _fhir_servers(where: _Where, value: object) -> tuple[str, ...]:
+    if isinstance(value, list) and not value:
+        raise where.error("fhir_servers", "is empty: omit it to allow any public FHIR server")
+    urls = _string_list(where, "fhir_servers", value)
+    for position, url in enumerate(urls):
+        if problem := _fhir_server_problem(url):
+            raise where.error(f"fhir_servers[{position}]", problem)
+    return tuple(urls)
 
 
 def _jku(where: _Where, value: object) -> tuple[str, ...]:
@@ -244,18 +271,28 @@ def _build(
     iss: str,
     default_algorithms: frozenset[str],
     keys: _Keys,
+    default_fhir_servers: tuple[str, ...] | None = None,
 ) -> TrustedClient:
     if "algorithms" in entry:
         algorithms = _algorithms(where, entry["algorithms"])
     else:
         algorithms = default_algorithms
     tenants = _tenants(where, entry["tenants"]) if "tenants" in entry else None
+    if "fhir_servers" in entry:
+        fhir_servers: tuple[str, ...] | None = _fhir_servers(where, entry["fhir_servers"])
+    else:
+        fhir_servers = default_fhir_servers
     pinned_only = keys.jwks is not None and not keys.jku
     if pinned_only and not KeySet.lenient(keys.jwks).supports_any(algorithms):
         listed = ", ".join(sorted(algorithms))
         raise where.error(keys.field, f"no key can verify the client's algorithms ({listed})")
     return TrustedClient(
-        iss=iss, jwks=keys.jwks, jku=keys.jku, algorithms=algorithms, tenants=tenants
+        iss=iss,
+        jwks=keys.jwks,
+        jku=keys.jku,
+        algorithms=algorithms,
+        tenants=tenants,
+        fhir_servers=fhir_servers,
     )
 
 
@@ -280,7 +317,8 @@ def _preset_client(where: _Where, entry: Mapping[str, Any]) -> TrustedClient:
         keys = _Keys(preset.jwks, preset.jku, "preset")
     else:
         keys = _Keys(*_key_source(where, entry, source), field=source)
-    client = _build(where, entry, iss, frozenset(preset.algorithms), keys)
+    from_iss = (iss,) if preset.fhir_servers_from_iss else None
+    client = _build(where, entry, iss, frozenset(preset.algorithms), keys, from_iss)
     _warn_for_preset(str(name), preset, entry)
     return client
 
@@ -312,4 +350,11 @@ def load_trust_config(path: Path) -> TrustConfig:
     clients = tuple(_client(_Where(path, index), entry) for index, entry in enumerate(entries))
     _check_unique_iss(path, clients)
     _log.info("trust.loaded", file=str(path), clients=[client.iss for client in clients])
+    for client in clients:
+        if client.fhir_servers is None:
+            _log.info(
+                "trust.fhir_servers_unlisted",
+                iss=client.iss,
+                detail="no fhir_servers: this client's fhirServer must resolve to public addresses",
+            )
     return TrustConfig(clients=clients, source=path)

@@ -16,6 +16,8 @@ class TrustedClient:
 
     ``jwks`` is a pinned JWK Set; ``jku`` the key-set URLs that may be fetched. Both may be
     given (the sandbox preset pins its key and allowlists its URL); at least one is needed.
+    ``fhir_servers``: the ``fhirServer`` base URLs this client may send (prefix match); None
+    means no list, and then only servers at public addresses are fetched from.
     """
 
     iss: str
@@ -23,6 +25,7 @@ class TrustedClient:
     jku: tuple[str, ...] = ()
     algorithms: frozenset[str] = DEFAULT_ALGORITHMS
     tenants: frozenset[str] | None = None
+    fhir_servers: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.iss:
@@ -42,7 +45,8 @@ class TrustConfig:
 
 @dataclass(frozen=True, slots=True)
 class VerifiedCaller:
-    """Who called, once the token checked out. ``tenant`` and ``sub`` are optional claims."""
+    """Who called, once the token checked out. ``tenant`` and ``sub`` are optional claims;
+    ``fhir_servers`` is the trusted client's list (None: public addresses only)."""
 
     iss: str
     sub: str | None
@@ -50,3 +54,4 @@ class VerifiedCaller:
     tenant: str | None
     kid: str
     alg: str
+    fhir_servers: tuple[str, ...] | None = None

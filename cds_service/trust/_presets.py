@@ -33,7 +33,11 @@ SANDBOX_WARNING = (
 
 @dataclass(frozen=True, slots=True)
 class Preset:
-    """A client template. ``placeholder`` presets must have ``iss`` and ``jku`` set per site."""
+    """A client template. ``placeholder`` presets must have ``iss`` and ``jku`` set per site.
+
+    ``fhir_servers_from_iss``: unless the trust file lists ``fhir_servers``, the client may send
+    only ``fhirServer`` values under its ``iss`` (for EHRs whose issuer is their FHIR base).
+    """
 
     iss: str
     algorithms: tuple[str, ...]
@@ -41,6 +45,7 @@ class Preset:
     jwks: Mapping[str, Any] | None = None
     warning: str | None = None
     placeholder: bool = False
+    fhir_servers_from_iss: bool = False
 
 
 PRESETS: Mapping[str, Preset] = MappingProxyType(
@@ -54,18 +59,25 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
         ),
         # Epic signs with RS384 and names its key set in the token's jku, under the
         # organisation's interconnect base URL; the health system supplies both values.
+        # Its iss is the organisation's FHIR R4 base, the same URL it sends as fhirServer, so
+        # fhir_servers defaults to the iss: a fhirServer anywhere else is refused (412).
         "epic-example": Preset(
             iss="https://epic.example.invalid/interconnect-fhir-oauth/api/FHIR/R4",
             algorithms=("RS384",),
             jku=("https://epic.example.invalid/interconnect-fhir-oauth/.well-known/jwks.json",),
             placeholder=True,
+            fhir_servers_from_iss=True,
         ),
         # Oracle Health (Cerner) signs with ES384 or RS384 and publishes its keys at a jku.
+        # Its iss is the tenant's FHIR R4 base (…/r4/<tenant id>), which is also the fhirServer
+        # it sends: fhir_servers defaults to the iss, so one tenant's calls cannot point the
+        # service at another tenant's or any other server.
         "oracle-health-example": Preset(
             iss="https://oracle-health.example.invalid/r4/tenant-id",
             algorithms=("ES384", "RS384"),
             jku=("https://oracle-health.example.invalid/.well-known/jwks.json",),
             placeholder=True,
+            fhir_servers_from_iss=True,
         ),
     }
 )

@@ -73,7 +73,7 @@ def _bearer_token(authorization_header: str | None) -> str:
     return token
 
 
-def _read_header(token: str) -> _Header:
+def _read_header(token: str, require_typ: bool) -> _Header:
     try:
         header = jwt.get_unverified_header(token)
     except PyJWTError as exc:
@@ -83,7 +83,10 @@ def _read_header(token: str) -> _Header:
     if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
         raise AuthenticationFailed("bad-alg")
     typ = header.get("typ")
-    if typ is not None and (not isinstance(typ, str) or typ.upper() != "JWT"):
+    if typ is None:
+        if require_typ:  # CDS Hooks 2.0.1: typ is required, fixed value "JWT"
+            raise AuthenticationFailed("missing-typ")
+    elif not isinstance(typ, str) or typ.upper() != "JWT":
         raise AuthenticationFailed("bad-typ")
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
@@ -157,6 +160,10 @@ class TrustVerifier:
 
     Thread-safe. May block on a ``jku`` fetch (``timeout`` 2 s by default) when a key set is
     first needed, after an hour, or on an unknown ``kid``: call it from a worker thread.
+
+    ``require_typ``: a token without a ``typ`` header is refused (it is always refused when
+    ``typ`` is anything but ``JWT``). ``max_lifetime_s``: a token whose ``exp - iat`` is longer
+    is refused, which also bounds how long its ``jti`` is remembered.
     """
 
     def __init__(
@@ -169,7 +176,13 @@ class TrustVerifier:
         leeway_s: int = 60,
         jwks_ttl_s: float = 3600.0,
         jwks_min_refetch_interval_s: float = 30.0,
+        require_typ: bool = True,
+        max_lifetime_s: float = 3600.0,
     ) -> None:
+        if max_lifetime_s <= 0:
+            raise ValueError("max_lifetime_s must be positive")
+        self._require_typ = require_typ
+        self._max_lifetime_s = max_lifetime_s
         self._clients: dict[str, _Client] = {}
         for client in clients:
             if client.iss in self._clients:
@@ -201,7 +214,7 @@ class TrustVerifier:
         self, authorization_header: str | None, audience: str, seen: dict[str, str]
     ) -> VerifiedCaller:
         token = _bearer_token(authorization_header)
-        header = _read_header(token)
+        header = _read_header(token, self._require_typ)
         seen["kid"] = _truncated(header.kid)
         client = self._client_for(_unverified_iss(token), seen)
         if header.alg not in client.config.algorithms:
@@ -225,6 +238,7 @@ class TrustVerifier:
             tenant=tenant,
             kid=header.kid,
             alg=header.alg,
+            fhir_servers=client.config.fhir_servers,
         )
 
     def _client_for(self, iss: str, seen: dict[str, str]) -> _Client:
@@ -251,18 +265,22 @@ class TrustVerifier:
         raise AuthenticationFailed("jwks-unavailable" if unavailable else "unknown-kid")
 
     def _check_times(self, claims: Mapping[str, Any]) -> float:
-        """Check exp, iat and nbf with leeway; returns when the token stops being acceptable."""
+        """Check exp, iat, nbf (with leeway) and the lifetime; returns when the token stops
+        being acceptable, which is how long its jti must be remembered: at most the maximum
+        lifetime (plus leeway) after ``iat``."""
         now = self._clock()
         exp = _required_time_claim(claims, "exp")
         iat = _required_time_claim(claims, "iat")
         nbf = _time_claim(claims, "nbf")
+        if exp - iat > self._max_lifetime_s:
+            raise AuthenticationFailed("lifetime-too-long")
         if exp <= now - self._leeway_s:
             raise AuthenticationFailed("expired")
         if iat > now + self._leeway_s:
             raise AuthenticationFailed("iat-in-future")
         if nbf is not None and nbf > now + self._leeway_s:
             raise AuthenticationFailed("not-yet-valid")
-        return exp + self._leeway_s
+        return min(exp, iat + self._max_lifetime_s) + self._leeway_s
 
     def _check_tenant(self, client: TrustedClient, claims: Mapping[str, Any]) -> str | None:
         tenant = _string_claim(claims, "tenant")

@@ -37,7 +37,7 @@ def test_every_shipped_topic_has_complete_hti1_attributes_and_a_page() -> None:
     for code, attributes in content.governance.hti1.items():
         assert attributes.developer and attributes.funding_source
         assert attributes.release_date <= attributes.last_revision_date
-        assert set(content.topics[code].topic.sources) <= set(attributes.citation)
+        assert set(content.topics[code].cited) <= set(attributes.citation)
         uses = dict((key, use) for key, _label, use in attributes.uses_list())
         assert list(uses) == list(USE_ATTRIBUTES)
         for key in ("race", "ethnicity", "language", "sexual_orientation", "gender_identity"):
@@ -182,15 +182,15 @@ BROKEN: list[tuple[str, Callable[[Path], object], str, list[str]]] = [
         "hti1-citation-unknown-source",
         lambda d: edit(
             d / "hti1.yaml",
-            'citation: ["000", "tac-mg-2006"]',
-            'citation: ["000", "tac-mg-2006", "999"]',
+            'citation: [tac-mg-2006, "000"]',
+            'citation: [tac-mg-2006, "000", "999"]',
         ),
         "hti1.yaml",
         ["topics.mg-declining.citation", "999"],
     ),
     (
         "hti1-citation-omits-a-source-the-topic-cites",
-        lambda d: edit(d / "hti1.yaml", 'citation: ["000", "tac-mg-2006"]', 'citation: ["000"]'),
+        lambda d: edit(d / "hti1.yaml", 'citation: [tac-mg-2006, "000"]', 'citation: ["000"]'),
         "hti1.yaml",
         ["topics.mg-declining.citation", "tac-mg-2006", "topics/mg-declining.yaml"],
     ),
@@ -256,8 +256,8 @@ def test_a_topic_entry_overrides_the_defaults_attribute_by_attribute(tmp_path: P
     cards = copy_cards(tmp_path)
     edit(
         cards / "hti1.yaml",
-        '    citation: ["000", "tac-mg-2006"]\n',
-        '    citation: ["000", "tac-mg-2006"]\n    funding_source: Site grant 42\n'
+        '    citation: [tac-mg-2006, "000"]\n',
+        '    citation: [tac-mg-2006, "000"]\n    funding_source: Site grant 42\n'
         "    uses: {language: {used: true, how: The card is shown in the user's language.}}\n",
     )
     content = load_site_content(cards)
@@ -322,8 +322,8 @@ def test_the_page_follows_a_threshold_changed_in_a_copy(tmp_path: Path) -> None:
     cards = copy_cards(tmp_path)
     edit(
         cards / "settings.yaml",
-        "mg_critical:    {mmol_per_l: 0.50, mg_per_dl: 1.2}",
-        "mg_critical:    {mmol_per_l: 0.45, mg_per_dl: 1.1}",
+        "mg_critical:         {mmol_per_l: 0.50, mg_per_dl: 1.2}",
+        "mg_critical:         {mmol_per_l: 0.45, mg_per_dl: 1.1}",
     )
     fires = load_site_content(cards).governance.pages["hypomagnesemia"].fires_when
     assert "below 0.45 mmol/L (1.1 mg/dL)" in fires

@@ -197,12 +197,16 @@ def test_outcome_in_prefetch_fails_fast_without_fetching(
 
 
 class _ExplodingClient:
-    def get_json(self, url: str, *, bearer: str | None, timeout_s: float) -> Any:
+    def get_json(
+        self, url: str, *, bearer: str | None, timeout_s: float, policy: Any = None
+    ) -> Any:
         raise RuntimeError("a bug in an injected client")
 
 
 class _RefusingClient:
-    def get_json(self, url: str, *, bearer: str | None, timeout_s: float) -> Any:
+    def get_json(
+        self, url: str, *, bearer: str | None, timeout_s: float, policy: Any = None
+    ) -> Any:
         raise FhirFetchError("refused")
 
 
@@ -219,7 +223,9 @@ class _FailingTogether:
     def __init__(self) -> None:
         self.barrier = threading.Barrier(3)
 
-    def get_json(self, url: str, *, bearer: str | None, timeout_s: float) -> Any:
+    def get_json(
+        self, url: str, *, bearer: str | None, timeout_s: float, policy: Any = None
+    ) -> Any:
         self.barrier.wait(timeout=5)
         raise FhirFetchError("refused")
 

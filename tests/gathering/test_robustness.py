@@ -45,7 +45,9 @@ class _JunkClient:
     def __init__(self, answer: Any) -> None:
         self.answer = answer
 
-    def get_json(self, url: str, *, bearer: str | None, timeout_s: float) -> Any:
+    def get_json(
+        self, url: str, *, bearer: str | None, timeout_s: float, policy: Any = None
+    ) -> Any:
         return self.answer
 
 

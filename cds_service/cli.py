@@ -116,6 +116,78 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _at(value: str | None) -> datetime:
+    """``--at``: a date-time, or a date (the end of that day, UTC); default now."""
+    if value is None:
+        return datetime.now(UTC)
+    parsed = _parse_now(value)
+    assert parsed is not None
+    if len(value.strip()) == 10:
+        parsed = parsed.replace(hour=23, minute=59, second=59)
+    return parsed
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from ._logging import configure_logging
+
+    # Before the service's modules load (Alembic logs at import): each call's info line would
+    # be most of the work, and odd data is counted in the summary rather than logged.
+    configure_logging("ERROR")
+    from .settings import Settings
+    from .simulate import HOOKS, SimulateOptions, SimulationError, headline_table, simulate
+
+    hooks = tuple(h.strip() for h in args.hooks.split(",") if h.strip())
+    unknown = [h for h in hooks if h not in HOOKS]
+    if unknown or not hooks:
+        print(f"error: --hooks takes {', '.join(HOOKS)} (got {args.hooks!r})", file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    at = _at(args.at)
+    since = _parse_now(args.since) if args.since else at - timedelta(days=365)
+    assert since is not None
+    settings = Settings()
+    options = SimulateOptions(
+        population=args.population,
+        out=args.out,
+        at=at,
+        since=since,
+        cards=args.cards or settings.cards_dir,
+        hooks=tuple(h for h in HOOKS if h in hooks),
+        compare=args.compare,
+        workers=args.workers,
+        with_detail=args.detail,
+        hash_key=settings.patient_hash_key,
+        progress=sys.stdout.isatty(),
+    )
+    try:
+        summary = simulate(options)
+    except SimulationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    population, timing = summary["population"], summary["timing"]
+    print(
+        f"{population['patients']:,} patients, {summary['calls'].get('patient-view', 0):,} "
+        f"patient-views, {summary['orders']:,} orders replayed in {timing['total_s']:.1f} s "
+        f"({timing['patients_per_s']:,.0f} patients/s)"
+    )
+    if population["malformed_lines"]:
+        first = population["first_malformed"][0]
+        print(
+            f"skipped {population['malformed_lines']:,} malformed line(s), the first "
+            f"{first['file']} line {first['line']}: {first['reason']}"
+        )
+    for name, count in summary["errors"].items():
+        print(f"{count:,} call(s) answered {name} instead of cards")
+    print()
+    print(headline_table(summary))
+    print(f"\n{args.out}/summary.json, cards.ndjson, report.html")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -153,6 +225,26 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("text", "json"), default="text")
     report.add_argument("--since", help="only cards and feedback since this ISO date")
     report.set_defaults(run=_report)
+
+    sim = commands.add_parser(
+        "simulate",
+        help="run the service over a FHIR Bulk Data export: how often each card would fire",
+        description="Run the service over a FHIR Bulk Data export (NDJSON, optionally gzipped) "
+        "and measure how often each topic would fire: a patient-view per patient at --at, and "
+        "every order authored since --since replayed as a draft at its authoredOn.",
+    )
+    sim.add_argument("population", type=Path, help="a folder of *.ndjson or *.ndjson.gz files")
+    sim.add_argument("--at", help="when the charts are opened (ISO; a date means its end; now)")
+    sim.add_argument(
+        "--since", help="replay orders authored from this ISO date (default: a year before --at)"
+    )
+    sim.add_argument("--hooks", default=",".join(("patient-view", "order-select", "order-sign")))
+    sim.add_argument("--cards", type=Path, help="a cards/ directory (default: settings)")
+    sim.add_argument("--compare", type=Path, help="another cards/ directory, side by side")
+    sim.add_argument("--out", type=Path, default=Path("simulation"), help="output folder")
+    sim.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    sim.add_argument("--detail", action="store_true", help="cards.ndjson carries each detail")
+    sim.set_defaults(run=_simulate)
 
     demo = commands.add_parser(
         "demo", help="auth off + demo FHIR test double at /demo/fhir, for the CDS Hooks sandbox"

@@ -8,8 +8,9 @@ engine is copied here, so a change to the rules or the content is simulated as i
 Order hooks: every MedicationRequest authored in the simulated period is ordered again, as a
 draft, at its ``authoredOn``, against the chart as it was then (see ``_records``). Orders with
 the same ``authoredOn`` are one ordering session: each is selected in turn (order-select, with
-the session's earlier orders and its ServiceRequests already in the basket), then all are signed
-together (one order-sign).
+the session's earlier orders already in the basket), then all are signed together (one
+order-sign). The session's ServiceRequests (a lab ordered with the drugs) are in
+the basket too, after the medication orders.
 """
 
 from __future__ import annotations
@@ -305,7 +306,7 @@ def _replay_session(
     tally.orders += len(orders)
     tally.sessions += 1
     labs = patient.lab_orders(at)
-    session = [*labs, *orders]
+    session = [*orders, *labs]
     drafts = {id(r): b'{"resource":' + r.as_draft() + b"}" for r in session}
     exclude = frozenset(drafts)
     draft_meds = [r.medication for r in orders if r.medication]
@@ -316,7 +317,7 @@ def _replay_session(
     if "order-select" in hooks:
         for position, order in enumerate(orders):
             reference = f"MedicationRequest/{order.id}"
-            basket = lab_drafts + [drafts[id(r)] for r in orders[: position + 1]]
+            basket = [drafts[id(r)] for r in orders[: position + 1]] + lab_drafts
             context = _context(patient.id, [reference], basket)
             result = caller.call("order-select", at, context, body)
             caller.record("order-select", at, result, [reference])

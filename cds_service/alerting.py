@@ -5,12 +5,21 @@ Pure functions of the overrides read from the store, so every rule is testable w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from ._logging import get_logger
 
 if TYPE_CHECKING:
+    from .content import Content
+    from .rules import Finding
     from .store import OverrideRecord
+
+_log = get_logger(__name__)
 
 ORDER_SELECT = "mg-order-select"
 ORDER_SIGN = "mg-order-sign"
@@ -103,4 +112,91 @@ def is_snoozed(
     )
 
 
-__all__ = ["DEFAULT_SESSION_WINDOW", "ORDER_SELECT", "ORDER_SIGN", "indicator_rank", "is_snoozed"]
+# Decides whether a finding is withheld (snooze, order-session coordination); returns the reason.
+Suppressor = Callable[["Finding"], str | None]
+
+
+class OverrideSource(Protocol):
+    """Where past overrides are read from: the store, or a fake in tests."""
+
+    def overrides_for(
+        self, patient_hash: str, topics: Collection[str], since: datetime
+    ) -> Sequence[OverrideRecord]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SnoozePolicy:
+    """The site's snooze settings: hours per topic, and the order-select → order-sign window."""
+
+    hours: Mapping[str, float]
+    session_window: timedelta
+
+    @classmethod
+    def from_content(cls, content: Content) -> SnoozePolicy:
+        return cls(
+            hours={
+                code: topic.topic.snooze_hours
+                for code, topic in content.topics.items()
+                if topic.topic.snooze_hours
+            },
+            session_window=timedelta(minutes=content.settings.windows.order_session_minutes),
+        )
+
+    def reads_overrides(self, service_id: str) -> bool:
+        """Whether a call to ``service_id`` needs this patient's past overrides at all."""
+        return bool(self.hours) or service_id == ORDER_SIGN
+
+    def suppressor(
+        self,
+        source: OverrideSource,
+        *,
+        topics: Collection[str],
+        service_id: str,
+        patient_hash: str,
+        now: datetime,
+        order_key: Callable[[Finding], str | None],
+    ) -> Suppressor:
+        """Withholds findings this patient's recent overrides silence; one read, only if needed."""
+        longest = max([timedelta(hours=h) for h in self.hours.values()] + [self.session_window])
+        read: list[Sequence[OverrideRecord]] = []
+
+        def suppress(finding: Finding) -> str | None:
+            if not read:  # one query per request, only once a card is about to be shown
+                read.append(_recent_overrides(source, patient_hash, topics, now - longest))
+            hours = self.hours.get(finding.topic)
+            snoozed = is_snoozed(
+                finding.topic,
+                finding.indicator,
+                overrides=read[0],
+                snooze=timedelta(hours=hours) if hours else None,
+                now=now,
+                service_id=service_id,
+                order_key=order_key(finding),
+                session_window=self.session_window,
+            )
+            return "overridden recently for this patient" if snoozed else None
+
+        return suppress
+
+
+def _recent_overrides(
+    source: OverrideSource, patient_hash: str, topics: Collection[str], since: datetime
+) -> Sequence[OverrideRecord]:
+    try:
+        return source.overrides_for(patient_hash, topics, since)
+    except (SQLAlchemyError, OSError) as exc:
+        # Snoozing is a courtesy, the card is not: without the overrides, withhold nothing.
+        _log.warning("snooze.unavailable", error=type(exc).__name__)
+        return ()
+
+
+__all__ = [
+    "DEFAULT_SESSION_WINDOW",
+    "ORDER_SELECT",
+    "ORDER_SIGN",
+    "OverrideSource",
+    "SnoozePolicy",
+    "Suppressor",
+    "indicator_rank",
+    "is_snoozed",
+]

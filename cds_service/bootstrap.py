@@ -109,6 +109,6 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         ready_check=runtime.store.ping,
         on_shutdown=runtime.store.close,
     )
-    if demo_enabled(auth_off=runtime.authenticator is None):
+    if demo_enabled(runtime.settings, auth_off=runtime.authenticator is None):
         mount_demo(app)
     return app

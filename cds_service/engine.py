@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from . import metrics
 from ._logging import get_logger
+from .alerting import Suppressor
 from .content import INDICATOR_RANK, Content
 from .facts import Facts, LabResult, MedicationFact, build_facts
 from .protocol import Resource
@@ -16,9 +17,6 @@ from .render import UuidFactory, render_card
 from .rules import Finding, Outcome, RuleConfig, run_rules
 
 _log = get_logger(__name__)
-
-# Decides whether a finding is withheld (snooze, order-session coordination); returns the reason.
-Suppressor = Callable[[Finding], str | None]
 
 
 @dataclass(frozen=True, slots=True)

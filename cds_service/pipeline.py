@@ -4,33 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import metrics
 from ._logging import get_logger, patient_hash
-from .alerting import is_snoozed
+from .alerting import Suppressor
+from .blocking import WouldBlock
 from .content import Content
-from .engine import Engine, Evaluation, Suppressor
+from .engine import Engine, Evaluation
 from .feedback import parse_feedback
-from .gathering import FhirClient, GatheredData, NetworkRequired, gather
-from .protocol import (
-    SERVICES,
-    HookRequest,
-    Issue,
-    ServiceError,
-    discovery_document,
-    parse_hook_request,
-    prefetch_templates,
-)
+from .gathering import FhirClient, GatheredData, gather
+from .profile import Profile, build_profile
+from .protocol import SERVICES, HookRequest, Issue, ServiceError, parse_hook_request
 from .render import topic_of
 from .rules import Finding
 from .settings import Settings
-from .store import CardRecord, OverrideRecord, Store
+from .store import ShownCard, Store, card_records
+from .trust import VerifiedCaller
 
 Clock = Callable[[], datetime]
 _log = get_logger(__name__)
@@ -46,10 +41,6 @@ def order_key(finding: Finding) -> str | None:
         return None
     joined = "\n".join(sorted(finding.order_ids))
     return hashlib.sha256(joined.encode()).hexdigest()[:32]
-
-
-class BlockingWorkRequired(Exception):
-    """An ``inline`` call would block on I/O (the FHIR server or the database)."""
 
 
 class UnknownService(ServiceError):
@@ -81,69 +72,88 @@ class CdsService:
         clock: Clock = utc_now,
     ) -> None:
         self.settings = settings
-        self.content = content
         self.store = store
         self.fhir_client = fhir_client
         self.clock = clock
-        self.engine = Engine(content)
-        self.templates = prefetch_templates(content)
-        self.discovery = discovery_document(content)
+        self.profile = build_profile(content)
         self.discovery_ids = frozenset(SERVICES)
-        self._snooze_hours = {
-            code: topic.topic.snooze_hours
-            for code, topic in content.topics.items()
-            if topic.topic.snooze_hours
-        }
 
-    def gather(self, request: HookRequest, *, inline: bool = False) -> GatheredData:
+    # The default profile's parts, for callers that do not care about profiles.
+    @property
+    def content(self) -> Content:
+        return self.profile.content
+
+    @property
+    def engine(self) -> Engine:
+        return self.profile.engine
+
+    @property
+    def discovery(self) -> Any:
+        return self.profile.discovery
+
+    def profile_for(self, caller: VerifiedCaller | None) -> Profile:
+        """The profile a caller is served with (one default profile for every caller, for now)."""
+        return self.profile
+
+    def gather(
+        self, request: HookRequest, profile: Profile, *, inline: bool = False
+    ) -> GatheredData:
         s = self.settings
-        try:
-            return gather(
-                request,
-                self.templates,
-                client=self.fhir_client,
-                timeout_s=s.fhir_timeout_s,
-                page_cap=s.fhir_page_cap,
-                max_entries=s.max_prefetch_entries,
-                max_draft_orders=s.max_draft_orders,
-                offline=inline,
-            )
-        except NetworkRequired:
-            raise BlockingWorkRequired from None
+        return gather(
+            request,
+            profile.templates,
+            client=self.fhir_client,
+            timeout_s=s.fhir_timeout_s,
+            page_cap=s.fhir_page_cap,
+            max_entries=s.max_prefetch_entries,
+            max_draft_orders=s.max_draft_orders,
+            offline=inline,
+        )
 
     def evaluate(
-        self, request: HookRequest, service_id: str, now: datetime, *, inline: bool = False
+        self,
+        request: HookRequest,
+        service_id: str,
+        now: datetime,
+        *,
+        caller: VerifiedCaller | None = None,
+        inline: bool = False,
     ) -> HookResult:
-        if inline and self._reads_store(service_id):
-            raise BlockingWorkRequired
-        data = self.gather(request, inline=inline)
+        profile = self.profile_for(caller)
+        if inline and self._reads_store(profile, service_id):
+            raise WouldBlock
+        data = self.gather(request, profile, inline=inline)
         hashed = patient_hash(self.settings.patient_hash_key, request.patient_id)
-        evaluation = self.engine.evaluate(
+        evaluation = profile.engine.evaluate(
             hook=request.hook,
             context=request.context,
             resources=data.resources,
             draft_orders=data.draft_orders,
             medications=data.medications,
             now=now,
-            suppress=self._suppressor(service_id, hashed, now),
+            suppress=self._suppressor(profile, service_id, hashed, now),
             notes=data.notes,
         )
         return HookResult(request, evaluation, hashed)
 
-    def hook(self, service_id: str, payload: Any, *, inline: bool = False) -> HookResult:
-        """One hook call. ``inline``: raise ``BlockingWorkRequired`` rather than block on I/O."""
+    def hook(
+        self,
+        service_id: str,
+        payload: Any,
+        *,
+        caller: VerifiedCaller | None = None,
+        inline: bool = False,
+    ) -> HookResult:
+        """One hook call. ``inline``: raise ``WouldBlock`` rather than block on I/O."""
         service = SERVICES.get(service_id)
         if service is None:
             raise UnknownService(service_id)
         started = time.perf_counter()
         request = parse_hook_request(payload, expected_hook=service.hook)
         now = self.clock()
-        result = self.evaluate(request, service_id, now, inline=inline)
+        result = self.evaluate(request, service_id, now, caller=caller, inline=inline)
         self._record(service_id, result, now)
-        for card in result.evaluation.cards:
-            metrics.CARDS.labels(topic_of(card), card["indicator"]).inc()
-        for topic, _reason in result.evaluation.withheld:
-            metrics.CARDS_SNOOZED.labels(topic).inc()
+        self._count(result)
         _log.info(
             "hook.evaluated",
             service=service_id,
@@ -156,69 +166,49 @@ class CdsService:
         )
         return result
 
-    def _reads_store(self, service_id: str) -> bool:
+    def _reads_store(self, profile: Profile, service_id: str) -> bool:
         """Snooze and order-select/sign coordination read past overrides from the database."""
-        return self.store is not None and (
-            bool(self._snooze_hours) or service_id == "mg-order-sign"
+        return self.store is not None and profile.snooze.reads_overrides(service_id)
+
+    def _suppressor(
+        self, profile: Profile, service_id: str, hashed: str, now: datetime
+    ) -> Suppressor | None:
+        if self.store is None or not self._reads_store(profile, service_id):
+            return None
+        return profile.snooze.suppressor(
+            self.store,
+            topics=set(profile.content.topics),
+            service_id=service_id,
+            patient_hash=hashed,
+            now=now,
+            order_key=order_key,
         )
 
-    def _suppressor(self, service_id: str, hashed: str, now: datetime) -> Suppressor | None:
-        if not self._reads_store(service_id):
-            return None
-        assert self.store is not None
-        store = self.store
-        session = timedelta(minutes=self.content.settings.windows.order_session_minutes)
-        longest = max([timedelta(hours=h) for h in self._snooze_hours.values()] + [session])
-        overrides: list[Sequence[OverrideRecord]] = []
-
-        def suppress(finding: Finding) -> str | None:
-            if not overrides:  # one query per request, only once a card is about to be shown
-                overrides.append(self._recent_overrides(store, hashed, now - longest))
-            hours = self._snooze_hours.get(finding.topic)
-            snoozed = is_snoozed(
-                finding.topic,
-                finding.indicator,
-                overrides=overrides[0],
-                snooze=timedelta(hours=hours) if hours else None,
-                now=now,
-                service_id=service_id,
-                order_key=order_key(finding),
-                session_window=session,
-            )
-            return "overridden recently for this patient" if snoozed else None
-
-        return suppress
-
-    def _recent_overrides(
-        self, store: Store, hashed: str, since: datetime
-    ) -> Sequence[OverrideRecord]:
-        try:
-            return store.overrides_for(hashed, set(self.content.topics), since)
-        except (SQLAlchemyError, OSError) as exc:
-            # Snoozing is a courtesy, the card is not: without the overrides, withhold nothing.
-            _log.warning("snooze.unavailable", error=type(exc).__name__)
-            return ()
+    @staticmethod
+    def _count(result: HookResult) -> None:
+        for card in result.evaluation.cards:
+            metrics.CARDS.labels(topic_of(card), card["indicator"]).inc()
+        for topic, _reason in result.evaluation.withheld:
+            metrics.CARDS_SNOOZED.labels(topic).inc()
 
     def _record(self, service_id: str, result: HookResult, now: datetime) -> None:
-        if self.store is None or not result.evaluation.cards:
+        evaluation = result.evaluation
+        if self.store is None or not evaluation.cards:
             return
-        records = [
-            CardRecord(
-                card_uuid=card["uuid"],
-                suggestion_uuids=tuple(s["uuid"] for s in card.get("suggestions", ())),
+        shown = [
+            ShownCard(card, finding.topic, finding.indicator, order_key(finding))
+            for card, finding in zip(evaluation.cards, evaluation.shown, strict=True)
+        ]
+        self.store.record_cards(
+            card_records(
+                shown,
                 service_id=service_id,
                 hook=result.request.hook,
-                topic=finding.topic,
-                indicator=finding.indicator,
                 hook_instance=result.request.hook_instance,
                 patient_hash=result.patient_hash,
-                order_key=order_key(finding),
-                created_at=now,
-                suggestion_labels=tuple(s["label"] for s in card.get("suggestions", ())),
+                now=now,
             )
-            for card, finding in zip(result.evaluation.cards, result.evaluation.shown, strict=True)
-        ]
-        self.store.record_cards(records)
+        )
 
     def feedback(self, service_id: str, payload: Any) -> dict[str, Any]:
         if service_id not in SERVICES:

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         default="", description="secret for the keyed hash that correlates patients in logs"
     )
     audit_retention_days: int | None = Field(default=400, ge=1)
+    demo_fhir: bool | None = Field(
+        default=None,
+        description="mount the demo FHIR test double at /demo/fhir; default on when auth is off, "
+        "never when auth is on",
+    )
 
     @field_validator("public_base_url")
     @classmethod
@@ -60,11 +65,17 @@ class Settings(BaseSettings):
             return self.auth_mode
         return AuthMode.JWT if self.trust_file is not None else AuthMode.OFF
 
-    @property
-    def effective_cors_origins(self) -> list[str]:
+    def cors_origins_for(self, *, auth_off: bool) -> list[str]:
+        """The allowed origins; the default follows the auth mode: "*" when off, none under jwt."""
         if self.cors_origins is not None:
             return self.cors_origins
-        return ["*"] if self.effective_auth_mode is AuthMode.OFF else []
+        return ["*"] if auth_off else []
+
+    def demo_fhir_for(self, *, auth_off: bool) -> bool:
+        """Whether the demo FHIR test double is mounted: never with auth on."""
+        if not auth_off:
+            return False
+        return True if self.demo_fhir is None else self.demo_fhir
 
     @property
     def max_body_bytes(self) -> int:

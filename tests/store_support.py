@@ -29,10 +29,10 @@ from sqlalchemy import create_engine, func, select
 
 from cds_service.content import Content
 from cds_service.pipeline import CdsService, HookResult
-from cds_service.settings import Settings
 from cds_service.store import Store
 from cds_service.store._schema import feedback
 
+from .settings_support import make_settings
 from .store.support import Clock, fresh_pg_schema, pg_schema_url, timestamp
 from .support import REPO, RefusingFhirClient, make_client, shipped_content
 
@@ -144,7 +144,7 @@ def harness(url: str, clock: Clock, content: Content | None = None) -> Iterator[
     try:
         service = CdsService(
             # A fixed key: patient hashes must agree between the services of one test.
-            settings=Settings(_env_file=None, patient_hash_key="store-support"),  # type: ignore[call-arg]
+            settings=make_settings(patient_hash_key="store-support"),
             content=content or shipped_content(),
             store=store,
             fhir_client=RefusingFhirClient(),

@@ -19,6 +19,8 @@ from cds_service.pipeline import CdsService
 from cds_service.settings import Settings
 from cds_service.store import Store
 
+from .settings_support import make_settings
+
 REPO = Path(__file__).resolve().parent.parent
 CARDS = REPO / "cards"
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -54,7 +56,7 @@ def make_service(
     fhir_client: Any = None,
 ) -> CdsService:
     return CdsService(
-        settings=settings or Settings(_env_file=None),  # type: ignore[call-arg]
+        settings=settings or make_settings(),
         content=shipped_content(),
         store=store,
         fhir_client=fhir_client or RefusingFhirClient(),

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from bench.patients import patient_view_request
 from cds_service.app import create_app
 from cds_service.content import load_content
-from cds_service.settings import Settings
 from cds_service.trust import AuthenticationFailed
 
+from .settings_support import make_settings
 from .support import (
     CARDS,
     hook_request,
@@ -220,7 +220,7 @@ def test_unknown_service_is_404_and_wrong_method_is_405() -> None:
 
 
 def test_oversize_body_is_413() -> None:
-    settings = Settings(_env_file=None, max_body_mb=0.001)  # type: ignore[call-arg]
+    settings = make_settings(max_body_mb=0.001)
     client = make_client(make_service(settings=settings))
     response = client.post("/cds-services/mg-patient-view", content=b"{" + b" " * 5000 + b"}")
     assert response.status_code == 413
@@ -270,7 +270,7 @@ def test_cors_preflight_needs_no_token_even_with_auth_on() -> None:
     def reject_everything(header: str | None, audience: str) -> None:
         raise AuthenticationFailed("missing-token")
 
-    settings = Settings(_env_file=None, cors_origins="https://ehr.example.org")  # type: ignore[call-arg]
+    settings = make_settings(cors_origins="https://ehr.example.org")
     client = make_client(make_service(settings=settings), authenticator=reject_everything)
     response = client.options(
         "/cds-services/mg-patient-view",

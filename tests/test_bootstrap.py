@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cds_service.bootstrap import build_runtime, embedded_hash_key
-from cds_service.settings import Settings
+
+from .settings_support import make_settings
 
 
 def test_embedded_hash_key_is_created_once_and_private(tmp_path: Path) -> None:
@@ -21,20 +22,18 @@ def test_embedded_hash_key_is_created_once_and_private(tmp_path: Path) -> None:
 
 def test_runtime_uses_the_configured_key_or_the_embedded_one(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db' / 'cds.sqlite3'}"
-    runtime = build_runtime(Settings(_env_file=None, database_url=url))  # type: ignore[call-arg]
+    runtime = build_runtime(make_settings(database_url=url))
     try:
         embedded = runtime.settings.patient_hash_key
         assert embedded == (tmp_path / "db" / "patient-hash.key").read_text()
     finally:
         runtime.store.close()
-    again = build_runtime(Settings(_env_file=None, database_url=url))  # type: ignore[call-arg]
+    again = build_runtime(make_settings(database_url=url))
     try:
         assert again.settings.patient_hash_key == embedded
     finally:
         again.store.close()
-    configured = build_runtime(
-        Settings(_env_file=None, database_url=url, patient_hash_key="site-key")  # type: ignore[call-arg]
-    )
+    configured = build_runtime(make_settings(database_url=url, patient_hash_key="site-key"))
     try:
         assert configured.settings.patient_hash_key == "site-key"
     finally:

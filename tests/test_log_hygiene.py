@@ -28,11 +28,11 @@ from fastapi.testclient import TestClient
 from cds_service._logging import REDACTED, configure_logging, patient_hash
 from cds_service.app import create_app
 from cds_service.gathering import RequestsFhirClient
-from cds_service.settings import Settings
 from cds_service.store import Store
 from cds_service.trust import TrustedClient, TrustVerifier
 
 from .http_support import local_http_server
+from .settings_support import make_settings
 from .support import LOINC, RXNORM, UCUM, make_service
 from .trust.support import SigningKey, bearer, claims, mint, new_ec_key
 
@@ -233,9 +233,7 @@ def _full_run(
     store = Store.open(f"sqlite:///{tmp_path / 'hygiene.sqlite3'}")
     fhir_client = RequestsFhirClient()
     try:
-        settings = Settings(  # type: ignore[call-arg]
-            _env_file=None, public_base_url=BASE_URL, patient_hash_key=HASH_KEY
-        )
+        settings = make_settings(public_base_url=BASE_URL, patient_hash_key=HASH_KEY)
         service = make_service(store=store, settings=settings, fhir_client=fhir_client)
         verifier = TrustVerifier([TrustedClient(iss=ISS, jwks=ec_key.jwks())], replay_cache=store)
         with TestClient(create_app(service, authenticator=verifier.verify)) as client:

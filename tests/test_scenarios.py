@@ -27,9 +27,9 @@ import pytest
 from cds_service.content import Content, load_content
 from cds_service.pipeline import CdsService
 from cds_service.scenarios import Scenario, load_scenario
-from cds_service.settings import Settings
 
 from .cardcheck import check_card, check_response, topic_of
+from .settings_support import make_settings
 
 REPO = Path(__file__).resolve().parent.parent
 CARDS = REPO / "cards"
@@ -105,7 +105,7 @@ def _content() -> Content:
 
 def _service(scenario: Scenario, client: ForbiddenFhirClient) -> CdsService:
     return CdsService(
-        settings=Settings(_env_file=None),
+        settings=make_settings(),
         content=_content(),
         store=None,
         fhir_client=client,

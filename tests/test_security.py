@@ -30,6 +30,7 @@ from cds_service.settings import Settings
 from cds_service.store import Store
 from cds_service.trust import TrustedClient, TrustVerifier
 
+from .settings_support import make_settings
 from .support import hook_request, magnesium, make_service
 from .trust.support import SigningKey, bearer, claims, mint, new_ec_key, new_rsa_key
 
@@ -47,7 +48,7 @@ def aud(path: str) -> str:
 
 def settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {"public_base_url": BASE_URL, **overrides}
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return make_settings(**values)
 
 
 def token_for(key: SigningKey, path: str, **overrides: Any) -> str:

@@ -11,11 +11,10 @@ is never mounted when authentication is on.
 
 from __future__ import annotations
 
-import os
-
 from fastapi import FastAPI
 
 from .._logging import get_logger
+from ..settings import Settings
 from ._cli import demo_banner, run_demo
 from ._cors import DemoCorsMiddleware
 from ._data import FHIR_PATH, SCREENS, DemoData, DemoPatient, sandbox_url
@@ -25,17 +24,13 @@ from ._load import load_fixtures, transaction_bundles
 from ._viewer import viewer_router
 
 _log = get_logger(__name__)
-_FALSE = frozenset({"0", "false", "no", "off"})
 
 
-def demo_enabled(*, auth_off: bool) -> bool:
+def demo_enabled(settings: Settings, *, auth_off: bool) -> bool:
     """``CDS_DEMO_FHIR``: on by default when auth is off, never when auth is on."""
-    flag = os.environ.get("CDS_DEMO_FHIR", "").strip().lower()
-    if not auth_off:
-        if flag and flag not in _FALSE:
-            _log.warning("demo.refused", detail="CDS_DEMO_FHIR is ignored when auth is on")
-        return False
-    return flag not in _FALSE
+    if not auth_off and settings.demo_fhir:
+        _log.warning("demo.refused", detail="CDS_DEMO_FHIR is ignored when auth is on")
+    return settings.demo_fhir_for(auth_off=auth_off)
 
 
 def mount_demo(app: FastAPI, data: DemoData | None = None) -> DemoData:

@@ -1,7 +1,7 @@
 """Gathering: a hook call's prefetch, FHIR fallback, referenced Medications and draft orders."""
 
 from ._client import FhirClient, FhirFetchError, FhirTimeoutError, RequestsFhirClient
-from ._gather import GatheredData, NetworkRequired, gather
+from ._gather import GatheredData, gather
 from ._templates import render_template
 
 __all__ = [
@@ -9,7 +9,6 @@ __all__ = [
     "FhirFetchError",
     "FhirTimeoutError",
     "GatheredData",
-    "NetworkRequired",
     "RequestsFhirClient",
     "gather",
     "render_template",

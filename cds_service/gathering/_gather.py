@@ -12,6 +12,7 @@ from typing import Any, Literal, NoReturn
 
 from .. import metrics
 from .._logging import get_logger
+from ..blocking import WouldBlock
 from ..protocol import DataUnavailable, HookRequest, Issue, Resource
 from ._bundles import Flattened, Unusable, flatten
 from ._client import FhirClient
@@ -327,10 +328,6 @@ def _fallback(
     )
 
 
-class NetworkRequired(Exception):
-    """Raised by an ``offline`` gather that would have to call the FHIR server."""
-
-
 def gather(
     request: HookRequest,
     templates: Mapping[str, str],
@@ -353,7 +350,7 @@ def gather(
     under one deadline of ``timeout_s`` from the start of this call. A Medication that cannot
     be resolved only adds a note.
 
-    With ``offline`` set, a call that would need the FHIR server raises ``NetworkRequired``
+    With ``offline`` set, a call that would need the FHIR server raises ``WouldBlock``
     before any request is made, so the caller can move it off the event loop.
     """
     started = time.monotonic()
@@ -370,7 +367,7 @@ def gather(
         scan.add(resources)
     scan.add(drafts.resources)
     if offline and request.fhir_server is not None and (urls or scan.missing()):
-        raise NetworkRequired
+        raise WouldBlock
     if request.fhir_server is None:
         _unresolved_without_server(scan.missing(), collected)
     elif urls or scan.missing():

@@ -6,7 +6,7 @@ is migrated with Alembic when a store opens.
 
 from __future__ import annotations
 
-from ._records import CardRecord, OverrideRecord, StoredFeedback
+from ._records import CardRecord, OverrideRecord, ShownCard, StoredFeedback, card_records
 from ._report import UNKNOWN_TOPIC, format_report_text
 from ._store import Clock, Store
 
@@ -15,7 +15,9 @@ __all__ = [
     "CardRecord",
     "Clock",
     "OverrideRecord",
+    "ShownCard",
     "Store",
     "StoredFeedback",
+    "card_records",
     "format_report_text",
 ]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +47,44 @@ class StoredFeedback:
     stored: int
     duplicates: int
     unknown_cards: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShownCard:
+    """A card as the response carries it, with what the audit needs that the card does not say."""
+
+    card: Mapping[str, Any]
+    topic: str
+    indicator: str
+    order_key: str | None
+
+
+def card_records(
+    shown: Sequence[ShownCard],
+    *,
+    service_id: str,
+    hook: str,
+    hook_instance: str,
+    patient_hash: str,
+    now: datetime,
+) -> list[CardRecord]:
+    """The audit rows of one response: one per card, with its suggestions' uuids and labels."""
+    records = []
+    for item in shown:
+        suggestions = item.card.get("suggestions", ())
+        records.append(
+            CardRecord(
+                card_uuid=item.card["uuid"],
+                suggestion_uuids=tuple(s["uuid"] for s in suggestions),
+                service_id=service_id,
+                hook=hook,
+                topic=item.topic,
+                indicator=item.indicator,
+                hook_instance=hook_instance,
+                patient_hash=patient_hash,
+                order_key=item.order_key,
+                created_at=now,
+                suggestion_labels=tuple(s["label"] for s in suggestions),
+            )
+        )
+    return records

@@ -12,11 +12,13 @@ from fastapi.testclient import TestClient
 from cds_service.bootstrap import build_app
 from cds_service.settings import AuthMode, Settings
 
+from ..settings_support import make_settings
+
 SANDBOX = "https://sandbox.cds-hooks.org"
 
 
 def _settings(tmp_path: Path, **overrides: Any) -> Settings:
-    return Settings(_env_file=None, database_url=f"sqlite:///{tmp_path}/db.sqlite3", **overrides)
+    return make_settings(database_url=f"sqlite:///{tmp_path}/db.sqlite3", **overrides)
 
 
 def test_mounted_by_default_when_auth_is_off(

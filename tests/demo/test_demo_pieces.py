@@ -9,6 +9,7 @@ import pytest
 from cds_service.demo import demo_banner, demo_enabled, sandbox_url
 from cds_service.demo._cli import public_base
 
+from ..settings_support import make_settings
 from .support import BASE, FHIR, demo_client, small_data
 
 
@@ -31,7 +32,7 @@ def test_demo_enabled(
         monkeypatch.delenv("CDS_DEMO_FHIR", raising=False)
     else:
         monkeypatch.setenv("CDS_DEMO_FHIR", flag)
-    assert demo_enabled(auth_off=auth_off) is enabled
+    assert demo_enabled(make_settings(), auth_off=auth_off) is enabled
 
 
 def test_sandbox_url_is_filled_in_and_encoded() -> None:

@@ -162,6 +162,7 @@ def _simulate(args: argparse.Namespace) -> int:
         with_detail=args.detail,
         hash_key=settings.patient_hash_key,
         progress=sys.stdout.isatty(),
+        settle_heap=True,
     )
     try:
         summary = simulate(options)

@@ -24,7 +24,8 @@ from typing import IO, Any
 import orjson
 
 from .._logging import patient_hash
-from ..pipeline import BlockingWorkRequired, CdsService, HookResult
+from ..blocking import WouldBlock
+from ..pipeline import CdsService, HookResult
 from ..protocol import SERVICES, ServiceError, decode_hook_body
 from ..render import topic_of
 from ._queries import Query, searchable
@@ -217,7 +218,7 @@ class Caller:
             payload = decode_hook_body(body)
             try:
                 return version.service.hook(service_id, payload, inline=True)
-            except BlockingWorkRequired:
+            except WouldBlock:
                 return version.service.hook(service_id, payload)
         except ServiceError as exc:
             tally.errors[(hook, str(exc.status))] += 1

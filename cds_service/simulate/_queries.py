@@ -3,7 +3,7 @@
 ``simulate`` fills every prefetch key the way the EHR's FHIR server would: for
 ``Observation?patient={{context.patientId}}&code=a|1,b|2&_sort=-date&_count=1000`` it sends the
 patient's Observations with one of those codes, newest first, at most 1,000. Templates are taken
-from the running content (``prefetch_templates``), so a content change that adds a code, a
+from the running content (its profile's templates), so a content change that adds a code, a
 status or a whole key is simulated as the service would see it. Parameters this reading does not
 know are not applied and are listed in the summary.
 """

@@ -23,7 +23,7 @@ from typing import Any, TextIO, TypeVar
 import orjson
 
 from ..content import Content, ContentError, load_content
-from ..protocol import prefetch_templates
+from ..profile import build_profile
 from ._partition import (
     MAX_REPORTED_PROBLEMS,
     Chunk,
@@ -76,6 +76,8 @@ class SimulateOptions:
     hash_key: str = ""
     progress: bool = False
     progress_stream: TextIO = sys.stdout
+    settle_heap: bool = False
+    """Tune the GC as the server does; for a process that runs nothing else (the CLI)."""
 
 
 def content_digest(directory: Path) -> str:
@@ -231,7 +233,7 @@ def simulate(options: SimulateOptions) -> dict[str, Any]:
     if options.compare is not None:
         versions.append(options.compare)
     contents = [_load(directory) for directory in versions]
-    queries = [parse_templates(prefetch_templates(content)) for content in contents]
+    queries = [parse_templates(build_profile(content).templates) for content in contents]
     hash_key = options.hash_key or secrets.token_hex(32)
     options.out.mkdir(parents=True, exist_ok=True)
     work_dir = Path(tempfile.mkdtemp(prefix=".simulate-", dir=options.out))
@@ -247,6 +249,7 @@ def simulate(options: SimulateOptions) -> dict[str, Any]:
         work_dir=work_dir,
         buckets=buckets,
         selection=Selection.of(queries, _SESSION_TYPES),
+        settle_heap=options.settle_heap,
     )
     progress = ProgressBar(
         options.progress_stream, enabled=options.progress, label="simulate", total=None

@@ -6,12 +6,13 @@ import resource
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 
 from .._logging import configure_logging
+from ..app import settle_heap
 from ..content import load_content
 from ..gathering import FhirFetchError
 from ..pipeline import CdsService
@@ -47,6 +48,8 @@ class WorkerConfig:
     work_dir: Path
     buckets: int
     selection: Selection
+    settle_heap: bool = False
+    """Tune the GC as the server does (in a process that runs nothing else)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,10 @@ class Worker:
     def versions(self) -> list[Version]:
         if self._versions is None:
             self._versions = build_versions(self.config)
+            if self.config.settle_heap:
+                # As the server does: the content frozen out of the GC, and collections that
+                # do not run inside every call.
+                settle_heap()
         return self._versions
 
     def partition(self, chunk: Chunk) -> ChunkResult:
@@ -194,7 +201,7 @@ def init_process(config: WorkerConfig, progress: Synchronized[int]) -> None:
     # Per-call info lines would be most of the work; warnings about odd data are counted in the
     # summary instead of printed once per patient.
     configure_logging("ERROR")
-    _worker = Worker(config, progress)
+    _worker = Worker(replace(config, settle_heap=True), progress)
 
 
 def partition_in_process(chunk: Chunk) -> ChunkResult:

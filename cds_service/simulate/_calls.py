@@ -154,13 +154,13 @@ def prefetch(
             for r in candidates[query.key]
             if (r.known_at is None or r.known_at <= at)
             and (not exclude or id(r) not in exclude)
-            and (statuses is None or r.status_at(at) in statuses)
+            and (statuses is None or (r.status_at(at) if r.ended else r.status) in statuses)
         ]
         if query.newest_first:
             items.sort(key=lambda r: r.known_at or 0.0, reverse=True)
         if query.count is not None:
             del items[query.count :]
-        entries = [b'{"resource":' + r.raw_at(at) + b"}" for r in items]
+        entries = [b'{"resource":' + (r.raw_at(at) if r.ended else r.raw) + b"}" for r in items]
         wanted = [r.medication for r in items if r.medication]
         if not extra_placed and query.resource_type == "MedicationRequest":
             wanted += draft_medications

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -86,6 +87,7 @@ class ChunkResult:
     not_requested: Counter[str] = field(default_factory=Counter)
     medications: int = 0
     file_error: str | None = None
+    cpu_s: float = 0.0
 
 
 def find_inputs(population: Path) -> list[InputFile]:
@@ -197,6 +199,7 @@ def partition_chunk(
     patient's route is resolved once per reference and remembered, code filters are dict
     lookups, and counts are plain dicts.
     """
+    started = time.process_time()
     result = ChunkResult(chunk.index, chunk.file_index)
     writer = _BucketWriter(work_dir, chunk.index, buckets)
     medications: IO[bytes] | None = None
@@ -276,6 +279,7 @@ def partition_chunk(
     result.patients = resources.get("Patient", 0)
     result.not_requested.update(not_requested)
     result.without_patient.update(without_patient)
+    result.cpu_s = time.process_time() - started
     return result
 
 

@@ -170,7 +170,11 @@ def code_mask(head: Head, tables: MaskTables) -> int:
     """The bits of every code filter that one of the resource's codings matches."""
     mask = 0
     pairs, codes, systems = tables.pairs, tables.codes, tables.systems
-    for concept in (head.code, head.medicationCodeableConcept):
+    if head.medicationCodeableConcept is not None:
+        concepts: tuple[object, ...] = (head.code, head.medicationCodeableConcept)
+    else:
+        concepts = (head.code,)
+    for concept in concepts:
         if type(concept) is not CodeableConcept or type(concept.coding) is not list:
             continue
         for coding in concept.coding:
@@ -240,6 +244,7 @@ class Record:
     __slots__ = (
         "_reopened",
         "end",
+        "ended",
         "id",
         "intent",
         "kind",
@@ -263,16 +268,16 @@ class Record:
         self.mask = int(mask) if mask else 0
         self.raw = raw
         self._reopened: bytes | None = None
+        # Ended, with a known end: at an earlier moment it may still have been active.
+        self.ended = self.end is not None and self.status in ENDED.get(self.kind, ())
 
     def visible(self, at: float) -> bool:
         return self.known_at is None or self.known_at <= at
 
     def reopened(self, at: float) -> bool:
         """Ended since ``at``: still active then."""
-        if self.status not in ENDED.get(self.kind, ()):
-            return False
         end = self.end
-        return end is not None and at < end
+        return self.ended and end is not None and at < end
 
     def status_at(self, at: float) -> str | None:
         return "active" if self.reopened(at) else self.status

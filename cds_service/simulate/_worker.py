@@ -142,8 +142,8 @@ class Worker:
 
     def evaluate(self, task: BucketTask) -> BucketResult:
         config = self.config
-        started = time.process_time()
         versions = self.versions()
+        started = time.process_time()
         for version in versions:
             version.tally = Tally()
         lookup = self._medication_lookup(task.medication_db)
@@ -194,6 +194,14 @@ class Worker:
 # -- process pool entry points -----------------------------------------------------------------
 
 _worker: Worker | None = None
+# Built in the parent before the pool forks: every worker starts with the services ready.
+_prepared: Worker | None = None
+
+
+def prepare_for_fork(config: WorkerConfig) -> None:
+    global _prepared
+    _prepared = Worker(replace(config, settle_heap=True))
+    _prepared.versions()
 
 
 def init_process(config: WorkerConfig, progress: Synchronized[int]) -> None:
@@ -201,7 +209,12 @@ def init_process(config: WorkerConfig, progress: Synchronized[int]) -> None:
     # Per-call info lines would be most of the work; warnings about odd data are counted in the
     # summary instead of printed once per patient.
     configure_logging("ERROR")
-    _worker = Worker(replace(config, settle_heap=True), progress)
+    if _prepared is not None:
+        _worker = _prepared
+        _worker.progress = progress
+    else:  # a spawned process: nothing was inherited
+        _worker = Worker(replace(config, settle_heap=True), progress)
+        _worker.versions()
 
 
 def partition_in_process(chunk: Chunk) -> ChunkResult:

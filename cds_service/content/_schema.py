@@ -210,6 +210,8 @@ class Topic(_Strict):
     code: str = Field(pattern=r"^[a-z0-9-]+$")
     display: str
     enabled: bool = True
+    # silent: the card is evaluated and recorded in the audit, never returned to the EHR.
+    mode: Literal["live", "silent"] = "live"
     snooze_hours: float | None = Field(default=None, gt=0)
     sources: list[str] = Field(min_length=1)
     summary: dict[Indicator, str] = Field(min_length=1)

@@ -229,15 +229,20 @@ class Caller:
     def record(
         self, hook: str, at: float, result: HookResult | None, orders: Sequence[str] = ()
     ) -> int:
-        """Count and write the cards of one answer; returns how many were shown."""
+        """Count and write the cards of one answer; returns how many were shown.
+
+        Cards of topics in silent mode are counted and written too, marked ``silent``: they are
+        what the topic would show once it goes live.
+        """
         if result is None:
             return 0
         tally = self.version.tally
         cards: list[dict[str, Any]] = result.response["cards"]
         order_hashes = [patient_hash(self.version.hash_key, ref) for ref in orders]
-        for card in cards:
+        silent = [item.card for item in result.silent]
+        for card, is_silent in [*((c, False) for c in cards), *((c, True) for c in silent)]:
             topic, indicator, summary = topic_of(card), str(card["indicator"]), str(card["summary"])
-            tally.cards[(hook, topic, indicator)] += 1
+            (tally.silent if is_silent else tally.cards)[(hook, topic, indicator)] += 1
             tally.reasons[(topic, indicator, reason_of(summary))] += 1
             self.fired.add((topic, indicator))
             line: dict[str, Any] = {
@@ -248,6 +253,8 @@ class Caller:
             if order_hashes:
                 line["orders"] = order_hashes
             line.update(topic=topic, indicator=indicator, summary=summary)
+            if is_silent:
+                line["silent"] = True
             if self.with_detail:
                 line["detail"] = card.get("detail")
             self.out.write(orjson.dumps(line) + b"\n")

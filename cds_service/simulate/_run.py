@@ -104,8 +104,7 @@ def _modes(content: Content) -> dict[str, str]:
     modes = {}
     for code, compiled in content.topics.items():
         topic = compiled.topic
-        mode = getattr(topic, "mode", "live")
-        modes[code] = "off" if not topic.enabled else str(mode)
+        modes[code] = topic.mode if topic.enabled else "off"
     return modes
 
 

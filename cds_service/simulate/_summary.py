@@ -66,9 +66,10 @@ def version_summary(
                 entry["silent_rates"] = _rates(silent, views, orders, hooks)
             entry["patients_affected"] = tally.patients[(topic, indicator)]
             indicators[indicator] = entry
-        shown = sum(total_by_hook.values())
+        # Of the topic's cards as evaluated: shown, or (silent mode) what it would show.
+        evaluated = sum(total_by_hook.values()) + sum(silent_by_hook.values())
         interruptive = sum(
-            sum(entry["cards"].values())
+            sum(entry["cards"].values()) + sum(entry.get("silent", {}).values())
             for indicator, entry in indicators.items()
             if indicator in INTERRUPTIVE
         )
@@ -94,7 +95,7 @@ def version_summary(
             summary["silent_rates"] = _rates(silent_by_hook, views, orders, hooks)
         summary["patients_affected"] = tally.topic_patients[topic]
         summary["patients_affected_share"] = share(tally.topic_patients[topic], patients)
-        summary["share_interruptive"] = share(interruptive, shown)
+        summary["share_interruptive"] = share(interruptive, evaluated)
         summary["indicators"] = indicators
         summary["top_reasons"] = reasons
         result[topic] = summary
@@ -130,10 +131,12 @@ def headline(topics: dict[str, Any], hooks: Sequence[str]) -> list[dict[str, Any
         if not sum(data["cards"].values()) and "silent" not in data:
             continue
         row: dict[str, Any] = {"topic": topic}
+        # A topic in silent mode: the rates it would have live.
+        rates = data.get("silent_rates", data) if data["mode"] == "silent" else data
         if "patient-view" in hooks:
-            row["per_100_patient_views"] = data["per_100_patient_views"]
-        if "per_100_orders" in data:
-            row["per_100_orders"] = data["per_100_orders"]
+            row["per_100_patient_views"] = rates["per_100_patient_views"]
+        if "per_100_orders" in rates:
+            row["per_100_orders"] = rates["per_100_orders"]
         row["share_interruptive"] = data["share_interruptive"]
         row["patients_affected_share"] = data["patients_affected_share"]
         if data["mode"] != "live":

@@ -24,6 +24,7 @@ def _card_row(record: CardRecord) -> dict[str, Any]:
         "patient_hash": record.patient_hash,
         "order_key": record.order_key,
         "created_at": record.created_at,
+        "silent": record.silent,
     }
 
 

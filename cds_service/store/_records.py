@@ -27,6 +27,8 @@ class CardRecord:
     order_key: str | None
     created_at: datetime
     suggestion_labels: tuple[str, ...] = ()
+    silent: bool = False
+    """Evaluated for a topic in silent mode: recorded, never sent to the EHR."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +69,15 @@ def card_records(
     hook_instance: str,
     patient_hash: str,
     now: datetime,
+    silent: bool = False,
 ) -> list[CardRecord]:
-    """The audit rows of one response: one per card, with its suggestions' uuids and labels."""
+    """The audit rows of one response: one per card, with its suggestions' uuids and labels.
+
+    ``silent``: cards of topics in silent mode, never sent; no suggestion of theirs was offered.
+    """
     records = []
     for item in shown:
-        suggestions = item.card.get("suggestions", ())
+        suggestions = () if silent else item.card.get("suggestions", ())
         records.append(
             CardRecord(
                 card_uuid=item.card["uuid"],
@@ -85,6 +91,7 @@ def card_records(
                 order_key=item.order_key,
                 created_at=now,
                 suggestion_labels=tuple(s["label"] for s in suggestions),
+                silent=silent,
             )
         )
     return records

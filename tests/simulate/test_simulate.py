@@ -441,3 +441,30 @@ def test_at_and_since_default_to_now_and_a_year_before(tmp_path: Path) -> None:
     since = datetime.fromisoformat(summary["simulation"]["orders_since"])
     assert before <= at <= datetime.now(UTC)
     assert at - since == timedelta(days=365)
+
+
+def test_a_silent_topic_is_counted_as_what_it_would_show_live(clinic: Path, tmp_path: Path) -> None:
+    silent = tmp_path / "cards-silent"
+    shutil.copytree(CARDS, silent)
+    topic = silent / "topics" / "mg-monitoring-gap.yaml"
+    topic.write_text(topic.read_text().rstrip("\n") + "\nmode: silent\n")
+    summary = run(clinic, tmp_path / "out", cards=silent, compare=CARDS)
+    quiet, live = (
+        summary["topics"]["mg-monitoring-gap"],
+        summary["compare"]["topics"]["mg-monitoring-gap"],
+    )
+    assert quiet["mode"] == "silent" and live["mode"] == "live"
+    assert sum(quiet["cards"].values()) == 0
+    assert quiet["silent"] == live["cards"]  # silent today is exactly what live would show
+    assert quiet["silent_rates"]["per_100_patient_views"] == live["per_100_patient_views"]
+    assert quiet["share_interruptive"] == live["share_interruptive"]
+    row = next(r for r in summary["headline"] if r["topic"] == "mg-monitoring-gap")
+    assert row["mode"] == "silent"
+    assert row["per_100_patient_views"] == live["per_100_patient_views"]
+    cards = read_ndjson(tmp_path / "out" / "cards.ndjson")
+    gap = [c for c in cards if c["topic"] == "mg-monitoring-gap"]
+    assert gap and all(c["silent"] is True for c in gap)
+    assert all("silent" not in c for c in cards if c["topic"] != "mg-monitoring-gap")
+    assert summary["cards"]["total"] == len(cards) - len(gap)
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert "(silent)" in report and 'stroke-dasharray="3 2"' in report

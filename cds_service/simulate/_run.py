@@ -101,7 +101,8 @@ def _load(directory: Path) -> Content:
 
 
 def _modes(content: Content) -> dict[str, str]:
-    modes = {}
+    """Per topic: live, silent, or off (not enabled)."""
+    modes: dict[str, str] = {}
     for code, compiled in content.topics.items():
         topic = compiled.topic
         modes[code] = topic.mode if topic.enabled else "off"

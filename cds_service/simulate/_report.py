@@ -74,6 +74,15 @@ def _chart(summary: dict[str, Any], hook: str) -> str:
     ]
     if not topics:
         return '<p class="muted">No cards on this hook.</p>'
+
+    def busiest(topic: str) -> float:
+        return -max(
+            (_rate(data["topics"].get(topic, {}), hook) or 0)
+            + (_rate(data["topics"].get(topic, {}), hook, silent=True) or 0)
+            for _, data in versions
+        )
+
+    topics.sort(key=busiest)
     peak = max(
         (_rate(data["topics"][t], hook) or 0) + (_rate(data["topics"][t], hook, silent=True) or 0)
         for t in topics

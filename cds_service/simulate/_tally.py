@@ -7,10 +7,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 # Card summaries quote the patient's values and dates; the reason a card fired is its summary
-# with those replaced, so cards that fired for the same reason count together (and the report
-# carries no patient's values).
+# with those replaced, so cards that fired for the same reason count together whatever unit the
+# laboratory reported in (and the report carries no patient's values).
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:T[0-9:.]+(?:Z|[+-]\d{2}:\d{2})?)?\b")
-_NUMBER = re.compile(r"(?<![\w.])[<>≤≥]?\s?\d+(?:[.,]\d+)?(?![\w.]*\d)")
+_UNIT = r"(?:mg/dl|mg/l|mmol/l|meq/l|[µu]mol/l|g/dl|g/l|ng/ml|ml/min(?:/1\.73\s?m2)?)"
+_NUMBER = re.compile(
+    rf"(?<![\w.])[<>≤≥]?\s?\d+(?:[.,]\d+)?(?![\w.]*\d)(?:\s?{_UNIT}(?![\w/]))?", re.IGNORECASE
+)
 
 
 def reason_of(summary: str) -> str:

@@ -361,7 +361,7 @@ def test_the_report_is_one_self_contained_page(
     assert report.count("<svg") == 3  # one chart per hook
     assert "<script" not in report and "<link" not in report and "src=" not in report
     assert "hypomagnesemia" in report and "Top firing reasons" in report
-    assert "Mg # mg/dL on DATE is low" in report  # reasons, without the patient's values
+    assert "Mg # on DATE is low" in report  # reasons, without the patient's values
 
 
 def test_summary_json_is_what_the_report_and_headline_read(baseline: dict[str, Any]) -> None:
@@ -468,3 +468,26 @@ def test_a_silent_topic_is_counted_as_what_it_would_show_live(clinic: Path, tmp_
     assert summary["cards"]["total"] == len(cards) - len(gap)
     report = (tmp_path / "out" / "report.html").read_text()
     assert "(silent)" in report and 'stroke-dasharray="3 2"' in report
+
+
+@pytest.mark.parametrize(
+    ("summary", "reason"),
+    [
+        (
+            "Mg 1.5 mg/dl on 2026-02-17 is low: start oral magnesium, recheck in 1-2 weeks",
+            "Mg # on DATE is low: start oral magnesium, recheck in #-# weeks",
+        ),
+        (
+            "Mg 0.62 mmol/L on tacrolimus is below the 0.70 mmol/L transplant target",
+            "Mg # on tacrolimus is below the # transplant target",
+        ),
+        ("K 3.1 mEq/L with Mg < 0.5 mmol/L", "K # with Mg #"),
+        ("eGFR 25 mL/min/1.73 m2 on 2026-11-19T08:00:00Z", "eGFR # on DATE"),
+    ],
+)
+def test_a_firing_reason_is_the_summary_without_values_units_or_dates(
+    summary: str, reason: str
+) -> None:
+    from cds_service.simulate._tally import reason_of
+
+    assert reason_of(summary) == reason

@@ -17,10 +17,19 @@ def _clock(seconds: float) -> str:
 class ProgressBar:
     """Redraws at most five times a second; draws nothing unless ``enabled``."""
 
-    def __init__(self, stream: TextIO, *, enabled: bool, label: str, total: int | None) -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        enabled: bool,
+        label: str,
+        total: int | None,
+        unit: str = "patients",
+    ) -> None:
         self.stream = stream
         self.enabled = enabled
         self.label = label
+        self.unit = unit
         self.total = total or None
         self.started = time.monotonic()
         self._drawn_at = 0.0
@@ -41,19 +50,20 @@ class ProgressBar:
             bar = "#" * filled + "-" * (_WIDTH - filled)
             eta = _clock((total - done) / rate) if rate > 0 else "?"
             text = (
-                f"{self.label} [{bar}] {done:,}/{total:,} patients  "
-                f"{rate:,.0f} patients/s  ETA {eta}"
+                f"{self.label} [{bar}] {done:,}/{total:,} {self.unit}  "
+                f"{rate:,.0f} {self.unit}/s  ETA {eta}"
             )
         else:
-            text = f"{self.label} {done:,} patients  {rate:,.0f} patients/s"
+            text = f"{self.label} {done:,} {self.unit}  {rate:,.0f} {self.unit}/s"
         self.stream.write("\r" + text + "\x1b[K")
         self.stream.flush()
         self._shown = True
 
-    def finish(self, done: int) -> None:
+    def finish(self, done: int, *, keep: bool = True) -> None:
+        """The final state; ``keep`` False clears the line for the next bar."""
         if not self.enabled:
             return
         self.update(done, force=True)
         if self._shown:
-            self.stream.write("\n")
+            self.stream.write("\n" if keep else "\r\x1b[K")
             self.stream.flush()

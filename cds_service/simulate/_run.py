@@ -178,6 +178,7 @@ class _Runner:
     """
 
     def __init__(self, config: WorkerConfig, workers: int, progress: ProgressBar) -> None:
+        """``progress``: the patient bar; ``partition`` shows its own bar of parts read."""
         self.workers = workers
         self.done = 0
         self.progress = progress
@@ -207,9 +208,24 @@ class _Runner:
         return self.done
 
     def partition(self, chunks: list[Chunk]) -> list[ChunkResult]:
+        bar = ProgressBar(
+            self.progress.stream,
+            enabled=self.progress.enabled,
+            label="reading ",
+            total=len(chunks),
+            unit="parts",
+        )
+        results: list[ChunkResult] = []
         if self.local is not None:
-            return [self.local.partition(chunk) for chunk in chunks]
-        return list(self._unordered(partition_in_process, chunks))
+            for chunk in chunks:
+                results.append(self.local.partition(chunk))
+                bar.update(len(results))
+        else:
+            for result in self._unordered(partition_in_process, chunks, patients=False):
+                results.append(result)
+                bar.update(len(results))
+        bar.finish(len(results), keep=False)
+        return results
 
     def evaluate(self, tasks: list[BucketTask]) -> Iterator[BucketResult]:
         if self.local is not None:
@@ -218,17 +234,21 @@ class _Runner:
             return
         yield from self._unordered(evaluate_in_process, tasks)
 
-    def _unordered(self, function: Any, items: list[Any]) -> Iterator[Any]:
+    def _unordered(
+        self, function: Any, items: list[Any], *, patients: bool = True
+    ) -> Iterator[Any]:
         pending = self.pool.imap_unordered(function, items)
         received = 0
         while received < len(items):
             try:
                 item = pending.next(timeout=0.2)
             except multiprocessing.TimeoutError:
-                self.progress.update(self.patients_done())
+                if patients:
+                    self.progress.update(self.patients_done())
                 continue
             received += 1
-            self.progress.update(self.patients_done())
+            if patients:
+                self.progress.update(self.patients_done())
             yield item
 
     def close(self) -> None:

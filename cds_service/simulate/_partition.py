@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 import msgspec
 
@@ -125,26 +125,50 @@ def plan_chunks(files: Sequence[InputFile]) -> list[Chunk]:
     return chunks
 
 
+_BLOCK = 1 << 22
+# A broken archive loses the block being read when it breaks: small blocks lose little.
+_GZIP_BLOCK = 1 << 16
+
+
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def _blocks(handle: _Readable, size: int | None, block_size: int = _BLOCK) -> Iterator[bytes]:
+    """``size`` bytes of ``handle`` (all, if None) in blocks."""
+    while size is None or size > 0:
+        block = handle.read(block_size if size is None else min(block_size, size))
+        if not block:
+            return
+        if size is not None:
+            size -= len(block)
+        yield block
+
+
+def _split(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """Lines (without the line break) of a stream of blocks: read in blocks, split in C."""
+    carry = b""
+    for block in blocks:
+        lines = (carry + block).split(b"\n") if carry else block.split(b"\n")
+        carry = lines.pop()
+        yield from lines
+    if carry:
+        yield carry
+
+
 def _lines(chunk: Chunk, result: ChunkResult) -> Iterator[bytes]:
     if chunk.gzipped:
         try:
             with gzip.open(chunk.path, "rb") as gz:
-                yield from gz
+                yield from _split(_blocks(gz, None, _GZIP_BLOCK))
         except (OSError, EOFError, zlib.error) as exc:
             # A truncated or corrupt archive: what was read so far is used.
             result.file_error = f"gzip stream broken: {exc}"
         return
     with chunk.path.open("rb") as handle:
         handle.seek(chunk.start)
-        if chunk.end is None:
-            yield from handle
-            return
-        remaining = chunk.end - chunk.start
-        for line in handle:
-            yield line
-            remaining -= len(line)
-            if remaining <= 0:
-                return
+        size = None if chunk.end is None else chunk.end - chunk.start
+        yield from _split(_blocks(handle, size))
 
 
 def _reason(exc: Exception) -> str:
@@ -266,7 +290,7 @@ def partition_chunk(
                         not_requested[kind] = not_requested.get(kind, 0) + 1
                         continue
             write, prefix = route
-            write(prefix + encode(kind, head, mask, line) + b"\n")
+            write(encode(prefix, kind, head, mask, line))
             resources[kind] = resources.get(kind, 0) + 1
     finally:
         result.lines = count

@@ -201,7 +201,7 @@ def _number(value: float | None) -> bytes:
 _EPOCH_TEXT: dict[str, bytes] = {}
 
 
-def _observation(head: Head, mask: int, raw: bytes) -> bytes:
+def _observation(prefix: bytes, head: Head, mask: int, raw: bytes) -> bytes:
     # Most lines of an export are Observations: only their date, status and codes matter.
     value = head.effectiveDateTime or head.effectiveInstant or _start(head.effectivePeriod)
     value = value or head.issued
@@ -211,7 +211,8 @@ def _observation(head: Head, mask: int, raw: bytes) -> bytes:
         if type(value) is str and len(_EPOCH_TEXT) < _EPOCHS_MAX:
             _EPOCH_TEXT[value] = known
     status = head.status
-    return b"Observation\x1f\x1f%s\x1f\x1f%s\x1f\x1f\x1f%s\x1f%s" % (
+    return b"%sObservation\x1f\x1f%s\x1f\x1f%s\x1f\x1f\x1f%s\x1f%s\n" % (
+        prefix,
         known,
         status.encode() if type(status) is str and status.isprintable() else b"",
         b"%d" % mask if mask else b"",
@@ -219,11 +220,11 @@ def _observation(head: Head, mask: int, raw: bytes) -> bytes:
     )
 
 
-def encode(kind: str, head: Head, mask: int, raw: bytes) -> bytes:
-    """The header pass 2 reads, then the raw line (no trailing newline)."""
+def encode(prefix: bytes, kind: str, head: Head, mask: int, raw: bytes) -> bytes:
+    """A bucket line: ``prefix`` (the patient), the header pass 2 reads, the raw line, newline."""
     if kind == "Observation":
-        return _observation(head, mask, raw)
-    return SEPARATOR.join(
+        return _observation(prefix, head, mask, raw)
+    return prefix + SEPARATOR.join(
         (
             kind.encode(),
             _text(head.id),
@@ -233,7 +234,7 @@ def encode(kind: str, head: Head, mask: int, raw: bytes) -> bytes:
             _text(head.intent),
             _text(_medication(head)),
             str(mask).encode() if mask else b"",
-            raw,
+            raw + b"\n",
         )
     )
 

@@ -160,7 +160,7 @@ def prefetch(
             items.sort(key=lambda r: r.known_at or 0.0, reverse=True)
         if query.count is not None:
             del items[query.count :]
-        entries = [b'{"resource":' + (r.raw_at(at) if r.ended else r.raw) + b"}" for r in items]
+        entries = [r.entry_at(at) if r.ended else r.entry for r in items]
         wanted = [r.medication for r in items if r.medication]
         if not extra_placed and query.resource_type == "MedicationRequest":
             wanted += draft_medications

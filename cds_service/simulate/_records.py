@@ -211,7 +211,7 @@ def _observation(prefix: bytes, head: Head, mask: int, raw: bytes) -> bytes:
         if type(value) is str and len(_EPOCH_TEXT) < _EPOCHS_MAX:
             _EPOCH_TEXT[value] = known
     status = head.status
-    return b"%sObservation\x1f\x1f%s\x1f\x1f%s\x1f\x1f\x1f%s\x1f%s\n" % (
+    return b'%sObservation\x1f\x1f%s\x1f\x1f%s\x1f\x1f\x1f%s\x1f{"resource":%s}\n' % (
         prefix,
         known,
         status.encode() if type(status) is str and status.isprintable() else b"",
@@ -221,7 +221,8 @@ def _observation(prefix: bytes, head: Head, mask: int, raw: bytes) -> bytes:
 
 
 def encode(prefix: bytes, kind: str, head: Head, mask: int, raw: bytes) -> bytes:
-    """A bucket line: ``prefix`` (the patient), the header pass 2 reads, the raw line, newline."""
+    """A bucket line: ``prefix`` (the patient), the header pass 2 reads, and the resource as the
+    Bundle entry it will be in (``{"resource": ...}``)."""
     if kind == "Observation":
         return _observation(prefix, head, mask, raw)
     return prefix + SEPARATOR.join(
@@ -234,7 +235,7 @@ def encode(prefix: bytes, kind: str, head: Head, mask: int, raw: bytes) -> bytes
             _text(head.intent),
             _text(_medication(head)),
             str(mask).encode() if mask else b"",
-            raw + b"\n",
+            b'{"resource":' + raw + b"}\n",
         )
     )
 
@@ -252,13 +253,13 @@ class Record:
         "known_at",
         "mask",
         "medication",
-        "raw",
+        "entry",
         "status",
     )
 
     def __init__(self, fields: list[bytes]) -> None:
         """``fields``: a bucket line split in ten, the patient id first."""
-        _, kind, rid, known_at, end, status, intent, medication, mask, raw = fields
+        _, kind, rid, known_at, end, status, intent, medication, mask, entry = fields
         self.kind = kind.decode()
         self.id = rid.decode() or None
         self.known_at = float(known_at) if known_at else None
@@ -267,7 +268,8 @@ class Record:
         self.intent = intent.decode() or None
         self.medication = medication.decode() or None
         self.mask = int(mask) if mask else 0
-        self.raw = raw
+        self.entry = entry
+        """The resource as a searchset Bundle entry: ``{"resource": ...}``."""
         self._reopened: bytes | None = None
         # Ended, with a known end: at an earlier moment it may still have been active.
         self.ended = self.end is not None and self.status in ENDED.get(self.kind, ())
@@ -283,9 +285,15 @@ class Record:
     def status_at(self, at: float) -> str | None:
         return "active" if self.reopened(at) else self.status
 
-    def raw_at(self, at: float) -> bytes:
+    @property
+    def raw(self) -> bytes:
+        """The resource's JSON, as exported."""
+        return self.entry[12:-1]
+
+    def entry_at(self, at: float) -> bytes:
+        """The Bundle entry of the resource as it was at ``at``."""
         if not self.reopened(at):
-            return self.raw
+            return self.entry
         if self._reopened is None:
             resource = orjson.loads(self.raw)
             if self.kind == "Condition":
@@ -300,7 +308,7 @@ class Record:
                 resource.pop("abatementDateTime", None)
             else:
                 resource["status"] = "active"
-            self._reopened = orjson.dumps(resource)
+            self._reopened = b'{"resource":' + orjson.dumps(resource) + b"}"
         return self._reopened
 
     def as_draft(self) -> bytes:

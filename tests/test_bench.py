@@ -47,3 +47,29 @@ def test_quick_benchmark_writes_its_table_and_json(tmp_path: Path) -> None:
         for run in row["concurrency_8"].get("runs", ()):
             # Measured from /proc around each wrk run: a server that served requests used CPU.
             assert run["requests_per_s"] > 0 and run["server_cpu_ms_per_request"] > 0
+
+
+@pytest.mark.slow
+def test_quick_simulate_benchmark_reports_throughput_and_memory(tmp_path: Path) -> None:
+    out = tmp_path / "simulate.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.simulate", "--quick", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| patients | hooks | workers |" in result.stdout
+    report = json.loads(out.read_text())
+    rows = report["runs"]
+    assert {(r["workers"], r["hooks"]) for r in rows} == {
+        (1, "patient-view"),
+        (2, "patient-view"),
+        (1, "patient-view,order-select,order-sign"),
+        (2, "patient-view,order-select,order-sign"),
+    }
+    for row in rows:
+        assert row["patients"] == 60
+        assert row["patients_per_s"] > 0 and row["patients_per_cpu_s"] > 0
+        assert row["peak_rss_mib"] > 0

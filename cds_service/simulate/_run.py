@@ -50,6 +50,7 @@ from ._worker import (
     init_process,
     partition_in_process,
     prepare_for_fork,
+    release_prepared,
 )
 
 # ServiceRequests are never asked for by a prefetch key, but an order placed together with a
@@ -192,8 +193,9 @@ class _Runner:
                 prepare_for_fork(config)
             self.counter = context.Value("q", 0)
             self.pool = context.Pool(workers, init_process, (config, self.counter))
-            # Every worker has started (and built its services) once each has answered.
+            # The pool is up; forked workers start with their services built.
             self.pool.map(_ready, range(workers), chunksize=1)
+            release_prepared()
         else:
             self.local = Worker(config, self._count)
             self.local.versions()

@@ -204,6 +204,12 @@ def prepare_for_fork(config: WorkerConfig) -> None:
     _prepared.versions()
 
 
+def release_prepared() -> None:
+    """Once the pool has forked: a worker the pool starts later builds its own services."""
+    global _prepared
+    _prepared = None
+
+
 def init_process(config: WorkerConfig, progress: Synchronized[int]) -> None:
     global _worker
     # Per-call info lines would be most of the work; warnings about odd data are counted in the

@@ -247,13 +247,13 @@ class Record:
         "_reopened",
         "end",
         "ended",
+        "entry",
         "id",
         "intent",
         "kind",
         "known_at",
         "mask",
         "medication",
-        "entry",
         "status",
     )
 

@@ -145,7 +145,7 @@ def prefetch(
     for query in version.queries:
         name = orjson.dumps(query.key)
         if query.read:
-            found = patient.patient_raw if query.resource_type == "Patient" else None
+            found = patient.patient_raw if not query.not_applied else None
             parts.append(name + b":" + (found or b"null"))
             continue
         statuses = query.statuses

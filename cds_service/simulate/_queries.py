@@ -85,8 +85,10 @@ def _tokens(value: str) -> tuple[CodeToken, ...]:
 def parse_query(key: str, template: str) -> Query:
     path, _, query = template.strip().lstrip("/").partition("?")
     segments = path.split("/")
-    if len(segments) == 2 and segments[1] == PATIENT_TOKEN:
-        return Query(key, segments[0], read=True)
+    if len(segments) == 2:
+        if segments[1] == PATIENT_TOKEN and segments[0] == "Patient":
+            return Query(key, "Patient", read=True)
+        return Query(key, segments[0], read=True, not_applied=(f"{path} (sent as null)",))
     resource_type = segments[0]
     codes: CodeFilter | None = None
     statuses: frozenset[str] | None = None

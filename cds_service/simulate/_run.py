@@ -28,6 +28,7 @@ from ._partition import (
     MAX_REPORTED_PROBLEMS,
     Chunk,
     ChunkResult,
+    InputFile,
     absolute_problems,
     bucket_count,
     find_inputs,
@@ -110,8 +111,7 @@ def _modes(content: Content) -> dict[str, str]:
     return modes
 
 
-def _merge_problems(results: Iterable[ChunkResult]) -> dict[str, Any]:
-    results = list(results)
+def _merge_problems(results: list[ChunkResult], files: list[InputFile]) -> dict[str, Any]:
     resources: Counter[str] = Counter()
     without: Counter[str] = Counter()
     not_requested: Counter[str] = Counter()
@@ -129,8 +129,8 @@ def _merge_problems(results: Iterable[ChunkResult]) -> dict[str, Any]:
         "without_patient": dict(sorted(without.items())),
         "not_requested": dict(sorted(not_requested.items())),
         "file_errors": [
-            {"file": chunk_name, "error": r.file_error}
-            for r, chunk_name in ((r, str(r.file_index)) for r in results)
+            {"file": files[r.file_index].path.name, "error": r.file_error}
+            for r in results
             if r.file_error
         ],
     }
@@ -334,7 +334,7 @@ def simulate(options: SimulateOptions) -> dict[str, Any]:
         runner.close()
         shutil.rmtree(work_dir, ignore_errors=True)
     finished = time.perf_counter()
-    population = _merge_problems(chunk_results)
+    population = _merge_problems(chunk_results, files)
     population.update(
         directory=str(options.population),
         files=[
@@ -349,8 +349,6 @@ def simulate(options: SimulateOptions) -> dict[str, Any]:
         patients=patients,
         patients_without_patient_resource=sum(r.without_patient_resource for r in bucket_results),
     )
-    for problem in population["file_errors"]:
-        problem["file"] = files[int(problem["file"])].path.name
     cpu = sum(r.cpu_s for r in bucket_results)
     partition_cpu = sum(r.cpu_s for r in chunk_results)
     calls = sum(tallies[0].calls.values())

@@ -24,6 +24,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -145,18 +146,19 @@ def _blocks(handle: _Readable, size: int | None, block_size: int = _BLOCK) -> It
         yield block
 
 
-def _split(blocks: Iterator[bytes]) -> Iterator[bytes]:
-    """Lines (without the line break) of a stream of blocks: read in blocks, split in C."""
+def _split(blocks: Iterator[bytes]) -> Iterator[list[bytes]]:
+    """The lines (without the line break) of each block; a line cut by a block boundary is
+    completed with the next block. Lists, not lines: no generator step per line."""
     carry = b""
     for block in blocks:
         lines = (carry + block).split(b"\n") if carry else block.split(b"\n")
         carry = lines.pop()
-        yield from lines
+        yield lines
     if carry:
-        yield carry
+        yield [carry]
 
 
-def _lines(chunk: Chunk, result: ChunkResult) -> Iterator[bytes]:
+def _lines(chunk: Chunk, result: ChunkResult) -> Iterator[list[bytes]]:
     if chunk.gzipped:
         try:
             with gzip.open(chunk.path, "rb") as gz:
@@ -237,7 +239,7 @@ def partition_chunk(
     open_types = selection.open_types
     count = 0
     try:
-        for raw in _lines(chunk, result):
+        for raw in chain.from_iterable(_lines(chunk, result)):
             count += 1
             line = raw.strip()
             if not line:

@@ -137,6 +137,8 @@ class MaskTables:
     pairs: dict[tuple[str, str], int]
     codes: dict[str, int]
     systems: dict[str, int]
+    seen: dict[bytes, int] = field(default_factory=dict)
+    """A concept's JSON → its bits: an export repeats a few hundred distinct concepts."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,9 @@ ENDED = {
 }
 
 
+_NULL = msgspec.Raw(b"null")
+
+
 class Coding(msgspec.Struct, frozen=True, gc=False):
     # No display: its text would be decoded for every Observation and never read.
     system: Any = None
@@ -58,8 +61,10 @@ class Head(msgspec.Struct, frozen=True, gc=False):
     id: Any = None
     status: Any = None
     intent: Any = None
-    code: OrJson[CodeableConcept] = None
-    medicationCodeableConcept: OrJson[CodeableConcept] = None
+    # Kept as the JSON sent: the partition matches each distinct concept against the code
+    # filters once (see ``code_mask``).
+    code: msgspec.Raw = _NULL
+    medicationCodeableConcept: msgspec.Raw = _NULL
     medicationReference: OrJson[Reference] = None
     clinicalStatus: OrJson[CodeableConcept] = None
     effectiveDateTime: Any = None
@@ -166,26 +171,45 @@ def _medication(head: Head) -> str | None:
     return "/".join(target.split("/_history/")[0].rstrip("/").split("/")[-2:])
 
 
+ConceptJson = Union[CodeableConcept, list[Any], str, int, float, bool, None]  # noqa: UP007
+_decode_concept = msgspec.json.Decoder(ConceptJson).decode
+_SEEN_MAX = 100_000
+
+
+def _concept_mask(concept: object, tables: MaskTables) -> int:
+    if type(concept) is not CodeableConcept or type(concept.coding) is not list:
+        return 0
+    mask = 0
+    pairs, codes, systems = tables.pairs, tables.codes, tables.systems
+    for coding in concept.coding:
+        if type(coding) is not Coding:
+            continue
+        system = coding.system if type(coding.system) is str else None
+        code = coding.code
+        if type(code) is str:
+            mask |= pairs.get((system or "", code), 0) | codes.get(code, 0)
+        if system is not None:
+            mask |= systems.get(system, 0)
+    return mask
+
+
 def code_mask(head: Head, tables: MaskTables) -> int:
     """The bits of every code filter that one of the resource's codings matches."""
     mask = 0
-    pairs, codes, systems = tables.pairs, tables.codes, tables.systems
-    if head.medicationCodeableConcept is not None:
-        concepts: tuple[object, ...] = (head.code, head.medicationCodeableConcept)
-    else:
-        concepts = (head.code,)
-    for concept in concepts:
-        if type(concept) is not CodeableConcept or type(concept.coding) is not list:
+    for raw in (head.code, head.medicationCodeableConcept):
+        if raw == _NULL:
             continue
-        for coding in concept.coding:
-            if type(coding) is not Coding:
-                continue
-            system = coding.system if type(coding.system) is str else None
-            code = coding.code
-            if type(code) is str:
-                mask |= pairs.get((system or "", code), 0) | codes.get(code, 0)
-            if system is not None:
-                mask |= systems.get(system, 0)
+        key = bytes(raw)
+        found = tables.seen.get(key)
+        if found is None:
+            try:
+                found = _concept_mask(_decode_concept(raw), tables)
+            except (msgspec.DecodeError, RecursionError):
+                found = 0
+            if len(tables.seen) >= _SEEN_MAX:
+                tables.seen.clear()
+            tables.seen[key] = found
+        mask |= found
     return mask
 
 

@@ -235,15 +235,31 @@ def build_parser() -> argparse.ArgumentParser:
         "every order authored since --since replayed as a draft at its authoredOn.",
     )
     sim.add_argument("population", type=Path, help="a folder of *.ndjson or *.ndjson.gz files")
-    sim.add_argument("--at", help="when the charts are opened (ISO; a date means its end; now)")
     sim.add_argument(
-        "--since", help="replay orders authored from this ISO date (default: a year before --at)"
+        "--at",
+        metavar="DATE",
+        help="when the charts are opened (ISO; a date: its end; default now)",
     )
-    sim.add_argument("--hooks", default=",".join(("patient-view", "order-select", "order-sign")))
-    sim.add_argument("--cards", type=Path, help="a cards/ directory (default: settings)")
-    sim.add_argument("--compare", type=Path, help="another cards/ directory, side by side")
-    sim.add_argument("--out", type=Path, default=Path("simulation"), help="output folder")
-    sim.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    sim.add_argument(
+        "--since",
+        metavar="DATE",
+        help="replay the orders authored from this ISO date (default: a year before --at)",
+    )
+    sim.add_argument(
+        "--hooks",
+        default=",".join(("patient-view", "order-select", "order-sign")),
+        help="the hooks to simulate, comma-separated (default: all three)",
+    )
+    sim.add_argument(
+        "--cards", type=Path, metavar="DIR", help="a cards/ directory (default: settings)"
+    )
+    sim.add_argument(
+        "--compare", type=Path, metavar="OTHER_CARDS_DIR", help="another cards/, side by side"
+    )
+    sim.add_argument(
+        "--out", type=Path, default=Path("simulation"), metavar="DIR", help="(default simulation/)"
+    )
+    sim.add_argument("--workers", type=int, default=1, metavar="N", help="processes (default 1)")
     sim.add_argument("--detail", action="store_true", help="cards.ndjson carries each detail")
     sim.set_defaults(run=_simulate)
 

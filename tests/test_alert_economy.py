@@ -491,18 +491,21 @@ def test_report_counts_a_known_mix_of_cards_and_feedback(database_url: str) -> N
     assert full["topics"] == {
         UNKNOWN_TOPIC: {
             "shown": 0,
+            "silent": 0,
             "accepted": 0,
             "overridden": 1,
             "override_reasons": {"will-monitor": 1},
         },
         ANTACID: {
             "shown": 2,
+            "silent": 0,
             "accepted": 1,
             "overridden": 1,
             "override_reasons": {"patient-declined": 1},
         },
         TOPIC: {
             "shown": 4,
+            "silent": 0,
             "accepted": 1,
             "overridden": 3,
             "override_reasons": {"already-addressed": 1, "not-relevant": 2},
@@ -517,12 +520,14 @@ def test_report_counts_a_known_mix_of_cards_and_feedback(database_url: str) -> N
     assert recent["topics"] == {
         ANTACID: {
             "shown": 1,
+            "silent": 0,
             "accepted": 0,
             "overridden": 1,
             "override_reasons": {"patient-declined": 1},
         },
         TOPIC: {
             "shown": 1,
+            "silent": 0,
             "accepted": 0,
             "overridden": 1,
             "override_reasons": {"not-relevant": 1},
@@ -539,6 +544,7 @@ def test_report_counts_a_known_mix_of_cards_and_feedback(database_url: str) -> N
     assert cells(lines[0]) == [
         "topic",
         "shown",
+        "silent",
         "accepted",
         "overridden",
         "accepted %",
@@ -546,9 +552,9 @@ def test_report_counts_a_known_mix_of_cards_and_feedback(database_url: str) -> N
     ]
     assert set(lines[1]) <= {"-", " "}
     assert [cells(line) for line in lines[2:5]] == [
-        [UNKNOWN_TOPIC, "0", "0", "1", "-", "will-monitor=1"],
-        [ANTACID, "2", "1", "1", "50.0%", "patient-declined=1"],
-        [TOPIC, "4", "1", "3", "25.0%", "already-addressed=1, not-relevant=2"],
+        [UNKNOWN_TOPIC, "0", "0", "0", "1", "-", "will-monitor=1"],
+        [ANTACID, "2", "0", "1", "1", "50.0%", "patient-declined=1"],
+        [TOPIC, "4", "0", "1", "3", "25.0%", "already-addressed=1, not-relevant=2"],
     ]
     assert lines[5] == ""
     assert cells(lines[6]) == ["suggestion", "shown", "accepted", "accepted %"]

@@ -408,9 +408,7 @@ def _refuse_server(
         _raise_unavailable(collected, {}, started)
 
 
-def _drafts(
-    request: HookRequest, collected: _Collected, cap: int
-) -> tuple[Drafts, list[str]]:
+def _drafts(request: HookRequest, collected: _Collected, cap: int) -> tuple[Drafts, list[str]]:
     """The draft orders, without any about another patient, and their notes."""
     drafts = draft_orders(request.context, cap)
     notes = list(drafts.notes)

@@ -243,6 +243,79 @@ def _docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _at(value: str | None) -> datetime:
+    """``--at``: a date-time, or a date (the end of that day, UTC); default now."""
+    if value is None:
+        return datetime.now(UTC)
+    parsed = _parse_now(value)
+    assert parsed is not None
+    if len(value.strip()) == 10:
+        parsed = parsed.replace(hour=23, minute=59, second=59)
+    return parsed
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from ._logging import configure_logging
+
+    # Before the service's modules load (Alembic logs at import): each call's info line would
+    # be most of the work, and odd data is counted in the summary rather than logged.
+    configure_logging("ERROR")
+    from .settings import load_settings
+    from .simulate import HOOKS, SimulateOptions, SimulationError, headline_table, simulate
+
+    hooks = tuple(h.strip() for h in args.hooks.split(",") if h.strip())
+    unknown = [h for h in hooks if h not in HOOKS]
+    if unknown or not hooks:
+        print(f"error: --hooks takes {', '.join(HOOKS)} (got {args.hooks!r})", file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    at = _at(args.at)
+    since = _parse_now(args.since) if args.since else at - timedelta(days=365)
+    assert since is not None
+    settings = load_settings()
+    options = SimulateOptions(
+        population=args.population,
+        out=args.out,
+        at=at,
+        since=since,
+        cards=args.cards or settings.cards_dir,
+        hooks=tuple(h for h in HOOKS if h in hooks),
+        compare=args.compare,
+        workers=args.workers,
+        with_detail=args.detail,
+        hash_key=settings.patient_hash_key,
+        progress=sys.stdout.isatty(),
+        settle_heap=True,
+    )
+    try:
+        summary = simulate(options)
+    except SimulationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    population, timing = summary["population"], summary["timing"]
+    print(
+        f"{population['patients']:,} patients, {summary['calls'].get('patient-view', 0):,} "
+        f"patient-views, {summary['orders']:,} orders replayed in {timing['total_s']:.1f} s "
+        f"({timing['patients_per_s']:,.0f} patients/s)"
+    )
+    if population["malformed_lines"]:
+        first = population["first_malformed"][0]
+        print(
+            f"skipped {population['malformed_lines']:,} malformed line(s), the first "
+            f"{first['file']} line {first['line']}: {first['reason']}"
+        )
+    for name, count in summary["errors"].items():
+        print(f"{count:,} call(s) answered {name} instead of cards")
+    print()
+    print(headline_table(summary))
+    print(f"\n{args.out}/summary.json, cards.ndjson, report.html")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     gc.disable()  # as for serve
     try:
@@ -410,6 +483,51 @@ def _add_docs_command(commands: Any) -> None:
     docs.set_defaults(run=_docs)
 
 
+def _add_simulate_command(commands: Any) -> None:
+    sim = _command(
+        commands,
+        "simulate",
+        "run the service over a FHIR Bulk Data export: how often each card would fire",
+        "Run the service over a FHIR Bulk Data export (NDJSON, optionally gzipped) and measure "
+        "how often each topic would fire: a patient-view per patient at --at, and every order "
+        "authored since --since replayed as a draft at its authoredOn.",
+    )
+    sim.add_argument("population", type=Path, help="a folder of *.ndjson or *.ndjson.gz files")
+    sim.add_argument(
+        "--at",
+        metavar="DATE",
+        help="when the charts are opened (ISO; a date: its end) (default: now)",
+    )
+    sim.add_argument(
+        "--since",
+        metavar="DATE",
+        help="replay the orders authored from this ISO date (default: a year before --at)",
+    )
+    sim.add_argument(
+        "--hooks",
+        default=",".join(("patient-view", "order-select", "order-sign")),
+        help="the hooks to simulate, comma-separated",
+    )
+    sim.add_argument(
+        "--cards",
+        type=Path,
+        metavar="DIR",
+        help="a cards/ directory (default: CDS_CARDS_DIR, else the shipped cards/)",
+    )
+    sim.add_argument(
+        "--compare",
+        type=Path,
+        metavar="OTHER_CARDS_DIR",
+        help="another cards/, side by side (default: none)",
+    )
+    sim.add_argument(
+        "--out", type=Path, default=Path("simulation"), metavar="DIR", help="output folder"
+    )
+    sim.add_argument("--workers", type=_positive, default=1, metavar="N", help="processes")
+    sim.add_argument("--detail", action="store_true", help="cards.ndjson carries each detail")
+    sim.set_defaults(run=_simulate)
+
+
 def _add_demo_command(commands: Any) -> None:
     demo = _command(
         commands,
@@ -454,6 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check_command(commands)
     _add_report_command(commands)
     _add_docs_command(commands)
+    _add_simulate_command(commands)
     _add_demo_command(commands)
     _add_load_command(commands)
     return parser

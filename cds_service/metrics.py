@@ -70,6 +70,8 @@ CONTENT_INFO = Info(
 def set_content_info(profile: str, version: Mapping[str, str]) -> None:
     """``cds_content_info{profile, version, released, fingerprint} 1``."""
     CONTENT_INFO.labels(profile).info(dict(version))
+
+
 OTHER_PATIENT = Counter(
     "cds_other_patient_resources_total",
     "Resources dropped because their subject is another patient than context.patientId",

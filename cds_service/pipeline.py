@@ -21,7 +21,7 @@ from .feedback import parse_feedback
 from .gathering import FetchPolicy, FhirClient, GatheredData, gather, policy_for
 from .profile import Profile, build_profile
 from .protocol import SERVICES, HookRequest, Issue, ServiceError, parse_hook_request
-from .render import topic_of
+from .render import render_card, topic_of
 from .rules import Finding
 from .settings import Settings
 from .store import ShownCard, Store, card_records
@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # JWT verification (and cryptography) is imported only when a
 
 Clock = Callable[[], datetime]
 _log = get_logger(__name__)
+# Why a finding of a topic in silent mode is withheld from the response (it is still audited).
+SILENT = "silent mode"
 
 
 def utc_now() -> datetime:
@@ -67,6 +69,8 @@ class HookResult:
     request: HookRequest
     evaluation: Evaluation
     patient_hash: str
+    silent: tuple[ShownCard, ...] = ()
+    """Cards of topics in silent mode: evaluated and audited, never in the response."""
 
     @property
     def response(self) -> dict[str, Any]:
@@ -145,6 +149,7 @@ class CdsService:
         profile = self.profile_for(caller)
         data = self.gather(request, profile, caller=caller, inline=inline)
         hashed = patient_hash(self.settings.patient_hash_key, request.patient_id)
+        silenced: list[Finding] = []
         evaluation = profile.engine.evaluate(
             hook=request.hook,
             context=request.context,
@@ -152,10 +157,23 @@ class CdsService:
             draft_orders=data.draft_orders,
             medications=data.medications,
             now=now,
-            suppress=self._suppressor(profile, service_id, hashed, now, inline=inline),
+            suppress=_silencing(
+                self._suppressor(profile, service_id, hashed, now, inline=inline),
+                _silent_topics(profile.content),
+                silenced,
+            ),
             notes=data.notes,
         )
-        return HookResult(request, evaluation, hashed)
+        silent = tuple(
+            ShownCard(
+                render_card(finding, profile.content, request.patient_id),
+                finding.topic,
+                finding.indicator,
+                order_key(finding),
+            )
+            for finding in silenced
+        )
+        return HookResult(request, evaluation, hashed, silent)
 
     def hook(
         self,
@@ -182,7 +200,8 @@ class CdsService:
             hook_instance=request.hook_instance,
             patient=result.patient_hash,
             topics=[topic_of(card) for card in result.evaluation.cards],
-            withheld=[topic for topic, _ in result.evaluation.withheld],
+            silent=[item.topic for item in result.silent],
+            withheld=[topic for topic, why in result.evaluation.withheld if why != SILENT],
             ms=round((time.perf_counter() - started) * 1000, 2),
         )
         return result
@@ -214,8 +233,9 @@ class CdsService:
     def _count(result: HookResult) -> None:
         for card in result.evaluation.cards:
             metrics.CARDS.labels(topic_of(card), card["indicator"]).inc()
-        for topic, _reason in result.evaluation.withheld:
-            metrics.CARDS_SNOOZED.labels(topic).inc()
+        for topic, reason in result.evaluation.withheld:
+            if reason != SILENT:
+                metrics.CARDS_SNOOZED.labels(topic).inc()
 
     def _record(
         self,
@@ -225,7 +245,7 @@ class CdsService:
         caller: VerifiedCaller | None = None,
     ) -> None:
         evaluation = result.evaluation
-        if self.store is None or not evaluation.cards:
+        if self.store is None or not (evaluation.cards or result.silent):
             return
         version = self.profile_for(caller).content.governance.version
         user_id = result.request.context.get("userId")
@@ -235,9 +255,9 @@ class CdsService:
             ShownCard(card, finding.topic, finding.indicator, order_key(finding))
             for card, finding in zip(evaluation.cards, evaluation.shown, strict=True)
         ]
-        self.store.record_cards(
+        records = [
             card_records(
-                shown,
+                cards,
                 service_id=service_id,
                 hook=result.request.hook,
                 hook_instance=result.request.hook_instance,
@@ -248,8 +268,11 @@ class CdsService:
                 user_hash=user_hash,
                 iss=caller.iss if caller else None,
                 tenant=caller.tenant if caller else None,
+                silent=silent,
             )
-        )
+            for cards, silent in ((shown, False), (result.silent, True))
+        ]
+        self.store.record_cards(records[0] + records[1])
 
     def feedback(self, service_id: str, payload: Any) -> dict[str, Any]:
         if service_id not in SERVICES:
@@ -265,3 +288,26 @@ class CdsService:
             raise ServiceError(503, [Issue("feedback could not be stored", "transient")]) from None
         _log.info("feedback.stored", service=service_id, items=len(items), stored=str(stored))
         return {}
+
+
+def _silent_topics(content: Content) -> frozenset[str]:
+    return frozenset(
+        code for code, compiled in content.topics.items() if compiled.topic.mode == "silent"
+    )
+
+
+def _silencing(
+    suppress: Suppressor | None, silent: frozenset[str], silenced: list[Finding]
+) -> Suppressor | None:
+    """Withholds the findings of topics in silent mode (collected for the audit), before any
+    other suppression: a silent finding takes no place under the card cap."""
+    if not silent:
+        return suppress
+
+    def check(finding: Finding) -> str | None:
+        if finding.topic in silent:
+            silenced.append(finding)
+            return SILENT
+        return suppress(finding) if suppress is not None else None
+
+    return check

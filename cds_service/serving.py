@@ -186,7 +186,7 @@ def serve(
         port=port,
         workers=workers,
         log_config=None,
-        access_log=False,
+        access_log=settings.access_log,  # off unless asked for; never with query strings
         # uvicorn's httptools protocol with limits on slow and huge clients (server.py).
         http="cds_service.server:LimitedHttpToolsProtocol",
         loop="uvloop",

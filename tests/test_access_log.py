@@ -95,9 +95,8 @@ def _process(tmp_path: Path, args: list[str], env: dict[str, str]) -> Iterator[t
     """The CLI on a free port, stdout and stderr apart (the demo prints patient ids on stdout,
     by design, for the sandbox URLs; the log stream is stderr)."""
     port = free_port()
-    environment = {**os.environ, "CDS_DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3", **env}
-    for name in ("CDS_TRUST_FILE", "CDS_CORS_ORIGINS", "CDS_DEMO_FHIR", "CDS_LOG_LEVEL"):
-        environment.pop(name, None)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
+    environment |= {"CDS_DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3", **env}
     stderr = tmp_path / "stderr.log"
     with (tmp_path / "stdout.log").open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(
@@ -176,7 +175,7 @@ def test_demo_mode_logs_no_access_lines_and_no_canaries(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_an_access_log_asked_for_has_paths_without_queries_or_canaries(tmp_path: Path) -> None:
-    env = {"CDS_ACCESS_LOG": "true", "CDS_AUTH_MODE": "off"}
+    env = {"CDS_ACCESS_LOG": "true", "CDS_AUTH_MODE": "off", "CDS_DEMO_FHIR": "true"}
     with _process(tmp_path, ["serve", "--host", "127.0.0.1"], env) as (base, stderr):
         demo_patient = _traffic(base)
     access = [line for line in _lines(stderr) if line.get("logger") == "uvicorn.access"]

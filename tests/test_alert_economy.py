@@ -541,23 +541,32 @@ def test_report_counts_a_known_mix_of_cards_and_feedback(database_url: str) -> N
     assert full["topics"] == {
         UNKNOWN_TOPIC: {
             "shown": 0,
+            "silent": 0,
             "accepted": 0,
             "overridden": 1,
             "override_reasons": {"will-monitor": 1},
         },
         ANTACID: {
             "shown": 2,
+            "silent": 0,
             "accepted": 1,
             "overridden": 1,
             "override_reasons": {"patient-declined": 1},
         },
         TOPIC: {
             "shown": 4,
+            "silent": 0,
             "accepted": 1,
             "overridden": 3,
             "override_reasons": {"already-addressed": 1, "not-relevant": 2},
         },
-        SPACING: {"shown": 2, "accepted": 0, "overridden": 0, "override_reasons": {}},
+        SPACING: {
+            "shown": 2,
+            "silent": 0,
+            "accepted": 0,
+            "overridden": 0,
+            "override_reasons": {},
+        },
     }
     assert full["suggestions"] == _expected_suggestions([h1, h2, h3, h4, a1, a2], [h1, a1])
     # The retried item is one row; every card with feedback has exactly one.
@@ -568,17 +577,25 @@ def test_report_counts_a_known_mix_of_cards_and_feedback(database_url: str) -> N
     assert recent["topics"] == {
         ANTACID: {
             "shown": 1,
+            "silent": 0,
             "accepted": 0,
             "overridden": 1,
             "override_reasons": {"patient-declined": 1},
         },
         TOPIC: {
             "shown": 1,
+            "silent": 0,
             "accepted": 0,
             "overridden": 1,
             "override_reasons": {"not-relevant": 1},
         },
-        SPACING: {"shown": 1, "accepted": 0, "overridden": 0, "override_reasons": {}},
+        SPACING: {
+            "shown": 1,
+            "silent": 0,
+            "accepted": 0,
+            "overridden": 0,
+            "override_reasons": {},
+        },
     }
     assert report_json(database_url, "--since", timestamp(NOW + timedelta(days=3))) == {
         "topics": {},
@@ -591,6 +608,7 @@ def test_report_counts_a_known_mix_of_cards_and_feedback(database_url: str) -> N
     assert cells(lines[0]) == [
         "topic",
         "shown",
+        "silent",
         "accepted",
         "overridden",
         "accepted %",
@@ -598,10 +616,10 @@ def test_report_counts_a_known_mix_of_cards_and_feedback(database_url: str) -> N
     ]
     assert set(lines[1]) <= {"-", " "}
     assert [cells(line) for line in lines[2:6]] == [
-        [UNKNOWN_TOPIC, "0", "0", "1", "-", "will-monitor=1"],
-        [ANTACID, "2", "1", "1", "50.0%", "patient-declined=1"],
-        [TOPIC, "4", "1", "3", "25.0%", "already-addressed=1, not-relevant=2"],
-        [SPACING, "2", "0", "0", "0.0%"],
+        [UNKNOWN_TOPIC, "0", "0", "0", "1", "-", "will-monitor=1"],
+        [ANTACID, "2", "0", "1", "1", "50.0%", "patient-declined=1"],
+        [TOPIC, "4", "0", "1", "3", "25.0%", "already-addressed=1, not-relevant=2"],
+        [SPACING, "2", "0", "0", "0", "0.0%"],
     ]
     assert lines[6] == ""
     assert cells(lines[7]) == ["suggestion", "shown", "accepted", "accepted %"]

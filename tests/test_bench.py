@@ -53,3 +53,29 @@ def test_quick_benchmark_writes_its_table_and_json(tmp_path: Path) -> None:
     assert cold["first_start_s"] > 0 and len(cold["restarts_s"]) == 1 and cold["median_s"] > 0
     assert cold["median_cpu_s"] > 0
     assert "Cold start" in result.stdout
+
+
+@pytest.mark.slow
+def test_quick_simulate_benchmark_reports_throughput_and_memory(tmp_path: Path) -> None:
+    out = tmp_path / "simulate.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.simulate", "--quick", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| patients | hooks | workers |" in result.stdout
+    report = json.loads(out.read_text())
+    rows = report["runs"]
+    assert {(r["workers"], r["hooks"]) for r in rows} == {
+        (1, "patient-view"),
+        (2, "patient-view"),
+        (1, "patient-view,order-select,order-sign"),
+        (2, "patient-view,order-select,order-sign"),
+    }
+    for row in rows:
+        assert row["patients"] == 60
+        assert row["patients_per_s"] > 0 and row["patients_per_cpu_s"] > 0
+        assert row["peak_rss_mib"] > 0

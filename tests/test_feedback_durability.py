@@ -134,7 +134,9 @@ def test_acknowledged_feedback_survives_sigkill(database_url: str, tmp_path: Pat
         assert server.process.returncode == -signal.SIGKILL
 
     assert feedback_rows(database_url) == {item["card"]: 1 for item in acknowledged}
-    assert _stored_topics(database_url) == {TOPIC: {"shown": 6, **_counts(acknowledged)}}
+    assert _stored_topics(database_url) == {
+        TOPIC: {"shown": 6, "silent": 0, **_counts(acknowledged)}
+    }
 
     # Round 2, on the same database: a retry of a stored item, then a card and its feedback
     # and SIGKILL the moment that 200 arrives. The card was still in the audit queue (group
@@ -149,7 +151,9 @@ def test_acknowledged_feedback_survives_sigkill(database_url: str, tmp_path: Pat
 
     assert feedback_rows(database_url) == {item["card"]: 1 for item in acknowledged}
     assert feedback_topics(database_url) == {item["card"]: TOPIC for item in acknowledged}
-    assert _stored_topics(database_url) == {TOPIC: {"shown": 7, **_counts(acknowledged)}}
+    assert _stored_topics(database_url) == {
+        TOPIC: {"shown": 7, "silent": 0, **_counts(acknowledged)}
+    }
     _no_trouble(log.read_text(errors="replace"))
 
 
@@ -166,7 +170,9 @@ def test_sigkill_after_each_acknowledged_item(database_url: str, tmp_path: Path)
             server.kill()
         acknowledged.append(item)
         assert feedback_rows(database_url) == {i["card"]: 1 for i in acknowledged}
-    assert _stored_topics(database_url) == {TOPIC: {"shown": 3, **_counts(acknowledged)}}
+    assert _stored_topics(database_url) == {
+        TOPIC: {"shown": 3, "silent": 0, **_counts(acknowledged)}
+    }
     _no_trouble(log.read_text(errors="replace"))
 
 
@@ -209,7 +215,9 @@ def test_two_workers_take_concurrent_feedback_without_errors(
     assert feedback_rows(database_url) == {item["card"]: 1 for item in items}
     # Each item is linked to its card, even when its worker had not seen the card yet.
     assert feedback_topics(database_url) == {item["card"]: TOPIC for item in items}
-    assert _stored_topics(database_url) == {TOPIC: {"shown": len(items), **_counts(items)}}
+    assert _stored_topics(database_url) == {
+        TOPIC: {"shown": len(items), "silent": 0, **_counts(items)}
+    }
 
 
 # -- idempotency through HTTP -------------------------------------------------------------------

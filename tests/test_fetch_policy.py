@@ -106,7 +106,7 @@ def _critical(response: Any) -> None:
 def test_an_allowlisted_fhir_server_is_fetched_from_even_on_loopback(fhir: RawServer) -> None:
     client = _client(_caller((f"{fhir.origin}/fhir",)))
     _critical(_call(client, f"{fhir.origin}/fhir"))
-    assert len(fhir.heads) == 4  # the four prefetch keys
+    assert len(fhir.heads) == 5  # the five prefetch keys
 
 
 def test_a_fhir_server_below_a_listed_base_is_allowed(fhir: RawServer) -> None:
@@ -150,6 +150,7 @@ def test_prefetch_that_is_complete_needs_no_fhir_server_check(other_fhir: RawSer
             "observations": None,
             "medicationRequests": None,
             "medicationStatements": None,
+            "conditions": None,
         },
     }
     response = client.post(HOOK, json=request, headers={"Authorization": "Bearer x"})

@@ -375,6 +375,8 @@ class Topic(_Strict):
     code: str = Field(pattern=r"^[a-z0-9-]+$")
     display: str
     enabled: bool = True
+    # silent: the card is evaluated and recorded in the audit, never returned to the EHR.
+    mode: Literal["live", "silent"] = "live"
     # Hours an override keeps the topic quiet for that patient, per indicator (absent: never).
     snooze_hours: dict[Indicator, float] = {}
     summary: dict[Indicator, str] = Field(min_length=1)

@@ -17,7 +17,7 @@ from ..blocking import WouldBlock
 from ..protocol import BadRequest, DataUnavailable, HookRequest, Issue, Resource
 from ._bundles import Flattened, Unusable, flatten
 from ._client import FhirClient
-from ._drafts import draft_orders
+from ._drafts import Drafts, draft_orders
 from ._fetch import (
     Failure,
     Fetched,
@@ -397,14 +397,27 @@ def _refuse_server(
     scan: MedicationScan,
     started: float,
 ) -> None:
-    """The fhirServer may not be fetched from: every key it was needed for is a 412."""
+    """The fhirServer may not be fetched from: every key it was needed for is a 412 (an optional
+    key is "unknown" instead)."""
     metrics.FHIR_FALLBACK.labels("refused").inc()
     for ref in scan.missing():
         collected.medication_notes[ref.key] = f"{ref.key} could not be resolved: {reason}"
-    if urls:
-        for key in urls:
-            collected.unavailable[key] = reason
+    for key in urls:
+        collected.fail(key, reason)
+    if collected.unavailable:
         _raise_unavailable(collected, {}, started)
+
+
+def _drafts(request: HookRequest, collected: _Collected, cap: int) -> tuple[Drafts, list[str]]:
+    """The draft orders, without any about another patient, and their notes."""
+    drafts = draft_orders(request.context, cap)
+    notes = list(drafts.notes)
+    if dropped := collected.patient.drop_others(drafts.resources):
+        notes.append(f"draftOrders: dropped {dropped} resource(s) about another patient")
+        _log.warning(
+            "gathering.other_patient", key="draftOrders", source="context", dropped=dropped
+        )
+    return drafts, notes
 
 
 def gather(
@@ -456,13 +469,7 @@ def gather(
     urls = _fetch_urls(request, templates, collected)
     if collected.unavailable:
         _raise_unavailable(collected, {}, started)
-    drafts = draft_orders(request.context, max_draft_orders)
-    draft_notes = list(drafts.notes)
-    if dropped := collected.patient.drop_others(drafts.resources):
-        draft_notes.append(f"draftOrders: dropped {dropped} resource(s) about another patient")
-        _log.warning(
-            "gathering.other_patient", key="draftOrders", source="context", dropped=dropped
-        )
+    drafts, draft_notes = _drafts(request, collected, max_draft_orders)
     scan = MedicationScan()
     for resources in collected.resources.values():
         scan.add(resources)

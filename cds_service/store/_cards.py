@@ -29,6 +29,7 @@ def _card_row(record: CardRecord) -> dict[str, Any]:
         "user_hash": record.user_hash,
         "iss": record.iss,
         "tenant": record.tenant,
+        "silent": record.silent,
     }
 
 

@@ -33,6 +33,8 @@ class CardRecord:
     user_hash: str | None = None
     iss: str | None = None
     tenant: str | None = None
+    silent: bool = False
+    """Evaluated for a topic in silent mode: recorded, never sent to the EHR."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +80,15 @@ def card_records(
     user_hash: str | None = None,
     iss: str | None = None,
     tenant: str | None = None,
+    silent: bool = False,
 ) -> list[CardRecord]:
-    """The audit rows of one response: one per card, with its suggestions' uuids and labels."""
+    """The audit rows of one response: one per card, with its suggestions' uuids and labels.
+
+    ``silent``: cards of topics in silent mode, never sent; no suggestion of theirs was offered.
+    """
     records = []
     for item in shown:
-        suggestions = item.card.get("suggestions", ())
+        suggestions = () if silent else item.card.get("suggestions", ())
         records.append(
             CardRecord(
                 card_uuid=item.card["uuid"],
@@ -101,6 +107,7 @@ def card_records(
                 user_hash=user_hash,
                 iss=iss,
                 tenant=tenant,
+                silent=silent,
             )
         )
     return records

@@ -28,7 +28,10 @@ def _feedback_since(query: Select[Any], since: datetime | None) -> Select[Any]:
 
 
 def _shown(connection: Connection, since: datetime | None) -> Iterable[Any]:
-    query = select(card_audit.c.topic, func.count()).group_by(card_audit.c.topic)
+    """Per topic and silent flag: the cards recorded (sent, or evaluated in silent mode)."""
+    query = select(card_audit.c.topic, card_audit.c.silent, func.count()).group_by(
+        card_audit.c.topic, card_audit.c.silent
+    )
     if since is not None:
         query = query.where(card_audit.c.created_at >= since)
     return connection.execute(query)
@@ -54,11 +57,17 @@ def _topics(connection: Connection, since: datetime | None) -> dict[str, dict[st
     topics: dict[str, dict[str, Any]] = {}
 
     def entry(code: str) -> dict[str, Any]:
-        empty: dict[str, Any] = {"shown": 0, "accepted": 0, "overridden": 0, "override_reasons": {}}
+        empty: dict[str, Any] = {
+            "shown": 0,
+            "silent": 0,
+            "accepted": 0,
+            "overridden": 0,
+            "override_reasons": {},
+        }
         return topics.setdefault(code, empty)
 
-    for code, count in _shown(connection, since):
-        entry(code)["shown"] = count
+    for code, silent, count in _shown(connection, since):
+        entry(code)["silent" if silent else "shown"] = count
     for code, outcome, count in _outcomes(connection, since):
         if outcome in _OUTCOMES:
             entry(code)[outcome] = count
@@ -141,8 +150,17 @@ def _topic_rows(topics: dict[str, Any]) -> list[list[str]]:
     for code, counts in topics.items():
         reasons = ", ".join(f"{r}={n}" for r, n in counts["override_reasons"].items())
         shown, accepted, overridden = counts["shown"], counts["accepted"], counts["overridden"]
+        silent = str(counts.get("silent", 0))
         rows.append(
-            [code, str(shown), str(accepted), str(overridden), _percent(accepted, shown), reasons]
+            [
+                code,
+                str(shown),
+                silent,
+                str(accepted),
+                str(overridden),
+                _percent(accepted, shown),
+                reasons,
+            ]
         )
     return rows
 
@@ -159,7 +177,15 @@ def format_report_text(report: dict[str, Any]) -> str:
     topics: dict[str, Any] = report.get("topics", {})
     if not topics:
         return "No cards or feedback recorded."
-    header = ["topic", "shown", "accepted", "overridden", "accepted %", "override reasons"]
+    header = [
+        "topic",
+        "shown",
+        "silent",
+        "accepted",
+        "overridden",
+        "accepted %",
+        "override reasons",
+    ]
     lines = _table(header, _topic_rows(topics), text_last=True)
     suggestions: dict[str, Any] = report.get("suggestions", {})
     if suggestions:

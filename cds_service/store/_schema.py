@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -78,6 +79,9 @@ card_audit = Table(
     Column("user_hash", String(SHORT), nullable=True),
     Column("iss", Text, nullable=True),
     Column("tenant", Text, nullable=True),
+    # A card of a topic in silent mode: evaluated and recorded, never sent (rows from before
+    # silent mode existed are false).
+    Column("silent", Boolean, nullable=False, server_default=false()),
     PrimaryKeyConstraint("card_uuid", name="pk_card_audit"),
     Index("ix_card_audit_patient_topic", "patient_hash", "topic"),
     Index("ix_card_audit_created_at", "created_at"),

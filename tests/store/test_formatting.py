@@ -15,12 +15,14 @@ def test_text_report_is_a_readable_table() -> None:
         "topics": {
             "antacid-tacrolimus": {
                 "shown": 3,
+                "silent": 0,
                 "accepted": 0,
                 "overridden": 2,
                 "override_reasons": {"not-relevant": 1},
             },
             "hypomagnesemia": {
                 "shown": 4,
+                "silent": 6,
                 "accepted": 1,
                 "overridden": 2,
                 "override_reasons": {"treated": 1, "not-relevant": 1},
@@ -31,10 +33,12 @@ def test_text_report_is_a_readable_table() -> None:
         },
     }
     assert format_report_text(report).splitlines() == [
-        "topic               shown  accepted  overridden  accepted %  override reasons",
-        "------------------  -----  --------  ----------  ----------  -------------------------",
-        "antacid-tacrolimus      3         0           2        0.0%  not-relevant=1",
-        "hypomagnesemia          4         1           2       25.0%  treated=1, not-relevant=1",
+        "topic               shown  silent  accepted  overridden  accepted %  override reasons",
+        "------------------  -----  ------  --------  ----------  ----------  "
+        "-------------------------",
+        "antacid-tacrolimus      3       0         0           2        0.0%  not-relevant=1",
+        "hypomagnesemia          4       6         1           2       25.0%  "
+        "treated=1, not-relevant=1",
         "",
         "suggestion                shown  accepted  accepted %",
         "------------------------  -----  --------  ----------",
@@ -50,7 +54,7 @@ def test_an_unknown_card_with_no_shown_cards_has_no_percentage() -> None:
     text = format_report_text(
         {"topics": {"x": {"shown": 0, "accepted": 1, "overridden": 0, "override_reasons": {}}}}
     )
-    assert text.splitlines()[2].split() == ["x", "0", "1", "0", "-"]
+    assert text.splitlines()[2].split() == ["x", "0", "0", "1", "0", "-"]
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,7 @@ def test_two_processes_write_cards_and_feedback_concurrently(database_url: str) 
         assert report["topics"] == {
             "hypomagnesemia": {
                 "shown": 2 * PER_WORKER,
+                "silent": 0,
                 "accepted": PER_WORKER,
                 "overridden": PER_WORKER,
                 "override_reasons": {"not-relevant": PER_WORKER},

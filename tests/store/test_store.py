@@ -63,6 +63,7 @@ def test_everything_survives_close_and_reopen(database_url: str, clock: Clock) -
         assert second.report()["topics"] == {
             "hypomagnesemia": {
                 "shown": 1,
+                "silent": 0,
                 "accepted": 0,
                 "overridden": 1,
                 "override_reasons": {"not-relevant": 1},
@@ -96,6 +97,7 @@ def test_a_different_timestamp_or_outcome_is_a_new_item(store: Store) -> None:
     # Counts are of cards, not of feedback items: one card was accepted (twice).
     assert topic_counts(store, "hypomagnesemia") == {
         "shown": 1,
+        "silent": 0,
         "accepted": 1,
         "overridden": 1,
         "override_reasons": {},
@@ -130,6 +132,7 @@ def test_unknown_card_is_stored_and_flagged(store: Store) -> None:
     assert store.report()["topics"] == {
         UNKNOWN_TOPIC: {
             "shown": 0,
+            "silent": 0,
             "accepted": 0,
             "overridden": 1,
             "override_reasons": {"not-relevant": 1},
@@ -210,15 +213,23 @@ def test_report_counts_a_known_mix_exactly(store: Store) -> None:
     )
     assert store.report() == {
         "topics": {
-            UNKNOWN_TOPIC: {"shown": 0, "accepted": 1, "overridden": 0, "override_reasons": {}},
+            UNKNOWN_TOPIC: {
+                "shown": 0,
+                "silent": 0,
+                "accepted": 1,
+                "overridden": 0,
+                "override_reasons": {},
+            },
             "antacid-tacrolimus": {
                 "shown": 3,
+                "silent": 0,
                 "accepted": 0,
                 "overridden": 2,
                 "override_reasons": {"not-relevant": 1},
             },
             "hypomagnesemia": {
                 "shown": 4,
+                "silent": 0,
                 "accepted": 1,
                 "overridden": 2,
                 "override_reasons": {"already-treated": 1, "not-relevant": 1},
@@ -242,7 +253,13 @@ def test_report_since_counts_only_recent_cards_and_feedback(store: Store, clock:
     store.record_cards([recent])
     store.store_feedback(SERVICE, items(accepted(recent.card_uuid)))
     assert store.report(since=NOW - timedelta(days=1))["topics"] == {
-        "hypomagnesemia": {"shown": 1, "accepted": 1, "overridden": 0, "override_reasons": {}}
+        "hypomagnesemia": {
+            "shown": 1,
+            "silent": 0,
+            "accepted": 1,
+            "overridden": 0,
+            "override_reasons": {},
+        }
     }
     assert topic_counts(store, "hypomagnesemia")["shown"] == 2
 
@@ -373,6 +390,7 @@ def test_purge_deletes_cards_and_feedback_older_than_the_cutoff(store: Store, cl
         "topics": {
             "hypomagnesemia": {
                 "shown": 1,
+                "silent": 0,
                 "accepted": 0,
                 "overridden": 1,
                 "override_reasons": {"not-relevant": 1},

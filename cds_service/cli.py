@@ -523,7 +523,7 @@ def _add_simulate_command(commands: Any) -> None:
     sim.add_argument(
         "--out", type=Path, default=Path("simulation"), metavar="DIR", help="output folder"
     )
-    sim.add_argument("--workers", type=_positive, default=1, metavar="N", help="processes")
+    sim.add_argument("--workers", type=int, default=1, metavar="N", help="processes")
     sim.add_argument("--detail", action="store_true", help="cards.ndjson carries each detail")
     sim.set_defaults(run=_simulate)
 

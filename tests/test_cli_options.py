@@ -26,7 +26,7 @@ def _commands() -> dict[str, argparse.ArgumentParser]:
 @pytest.mark.parametrize("command", sorted(_commands()))
 def test_every_option_has_help_and_its_default(command: str) -> None:
     parser = _commands()[command]
-    text = parser.format_help()
+    text = " ".join(parser.format_help().split())  # as read, whatever the line wrapping
     for action in parser._actions:
         if isinstance(action, argparse._HelpAction):
             continue

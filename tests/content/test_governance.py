@@ -109,7 +109,7 @@ FUNDING = (
     "    Developed and maintained by the cds-service project; no industry, manufacturer or grant\n"
     "    funding of the intervention's development or technical implementation is declared.\n"
 )
-HYPO_PAGE = "  fires_when: |\n    - Critical: the current Mg is below {{ thresholds.mg_critical }}."
+HYPO_PAGE = "    - Critical: the current Mg is below {{ thresholds.mg_critical }} and"
 
 BROKEN: list[tuple[str, Callable[[Path], object], str, list[str]]] = [
     (
@@ -221,7 +221,7 @@ BROKEN: list[tuple[str, Callable[[Path], object], str, list[str]]] = [
     (
         "page-jinja-syntax",
         lambda d: edit(
-            d / "topics" / "hypomagnesemia.yaml", HYPO_PAGE, HYPO_PAGE.replace("}}.", "}.")
+            d / "topics" / "hypomagnesemia.yaml", HYPO_PAGE, HYPO_PAGE.replace("}} and", "} and")
         ),
         "hypomagnesemia.yaml",
         ["page.fires_when", "line"],

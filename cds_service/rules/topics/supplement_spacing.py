@@ -2,7 +2,8 @@
 
 Fires when either side is being ordered: an oral Mg-containing product (supplement, Mg/Al
 antacid, Mg laxative) with a drug of the spacing table active or ordered, or such a drug ordered
-for a patient taking oral magnesium. Oral on both sides only. Each drug's interval comes from its
+for a patient taking oral magnesium; not when every order is a renewal of a drug the patient
+already takes (the pair is not new). Oral on both sides only. Each drug's interval comes from its
 label, in ``cards/medications.yaml``.
 """
 
@@ -47,6 +48,13 @@ def _interval(med: MedicationFact, table: Mapping[str, Spacing]) -> Spacing | No
     return None
 
 
+def _renewal(med: MedicationFact, facts: Facts) -> bool:
+    """An order for an ingredient the patient already has an active order of."""
+    return bool(med.ingredients) and any(
+        med.ingredients & active.ingredients for active in facts.active
+    )
+
+
 def _oral(meds: Sequence[MedicationFact], classes: frozenset[str]) -> list[MedicationFact]:
     return [m for m in meds if m.classes & classes and m.oral]
 
@@ -62,6 +70,9 @@ def mg_supplement_spacing(facts: Facts, config: RuleConfig) -> Outcome:
     spaced_ordered = _oral(ordered, spaced_classes)
     if not mg_ordered and not spaced_ordered:
         return Outcome(topic, "neither an oral Mg product nor a drug it binds is being ordered")
+    if all(_renewal(m, facts) for m in (*mg_ordered, *spaced_ordered)):
+        # Both drugs already taken together: a renewal changes nothing about their timing.
+        return Outcome(topic, "only renewals of drugs already taken together are being ordered")
     mg_side = mg_ordered + [m for m in _oral(facts.present, mg_classes) if spaced_ordered]
     spaced = spaced_ordered + [m for m in _oral(facts.present, spaced_classes) if mg_ordered]
     mg_side = list(dict.fromkeys(mg_side))

@@ -77,7 +77,7 @@ MATRIX: dict[str, tuple[Callable[[], dict[str, Any]], dict[str, str]]] = {
     ),
     "mg-supplement-spacing": (
         _scenario(
-            meds=lambda: [rx("levothyroxine"), rx("mg_oxide")],
+            meds=lambda: [rx("levothyroxine")],
             drafts=lambda: [draft("mg_oxide")],
         ),
         {"order-select": "info", "order-sign": "info"},

@@ -150,8 +150,19 @@ def _template_values(finding: Finding, topic: CompiledTopic, cite: Citations) ->
 
 
 def _tidy_markdown(text: str) -> str:
-    """Content templates may leave runs of blank lines; Markdown needs at most one."""
-    return _BLANK_RUNS.sub("\n\n", "\n".join(line.rstrip() for line in text.splitlines())).strip()
+    """Content templates may leave runs of blank lines; Markdown needs at most one. A bullet
+    that repeats an earlier one (a topic's line and a shared advice line saying the same) is
+    said once."""
+    lines: list[str] = []
+    bullets: set[str] = set()
+    for line in text.splitlines():
+        line = line.rstrip()
+        if line.startswith("- "):
+            if line in bullets:
+                continue
+            bullets.add(line)
+        lines.append(line)
+    return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()
 
 
 def _sentence_case(text: str) -> str:

@@ -110,7 +110,7 @@ class Facts:
         if condition is not None:
             return f"Condition: {condition.display}"
         if self.kidney is not None and self.kidney.failure:
-            return f"eGFR {self.kidney.shown} ({self.kidney.source})"
+            return f"eGFR {self.kidney.shown}, {self.kidney.source}"
         return None
 
     @property

@@ -30,9 +30,8 @@ class KidneyFunction:
     failure: bool
     """eGFR below the kidney-failure line (15)."""
 
-    @property
-    def shown(self) -> str:
-        return f"{self.comparator or ''}{format_number(round(self.egfr))} mL/min/1.73 m2"
+    shown: str
+    """The eGFR as cards print it, never rounded across a line it is compared with."""
 
     @property
     def when(self) -> datetime:
@@ -90,6 +89,15 @@ def _derived(
     return value, f"CKD-EPI 2021 from creatinine {creatinine.shown} on {creatinine.day}"
 
 
+def _shown(value: float, comparator: str | None, lines: tuple[float, ...]) -> str:
+    # A whole number reads best, unless rounding would cross a line (14.9 is not "15" on a
+    # card that calls it kidney failure): then one decimal, as reported or computed.
+    whole = round(value)
+    crosses = any((whole < line) != (value < line) for line in lines)
+    number = format_number(round(value, 1) if crosses else whole)
+    return f"{comparator or ''}{number} mL/min/1.73 m2"
+
+
 def kidney_function(
     egfr_results: Iterable[LabResult],
     creatinine_results: Iterable[LabResult],
@@ -112,7 +120,10 @@ def kidney_function(
     )
     if creatinine is not None and derived is not None and newer:
         value, source = derived
-        return KidneyFunction(value, None, source, creatinine, True, value < cap, value < failure)
+        shown = _shown(value, None, (cap, failure))
+        return KidneyFunction(
+            value, None, source, creatinine, True, value < cap, value < failure, shown
+        )
     if reported is None:
         return None
     return KidneyFunction(
@@ -123,6 +134,7 @@ def kidney_function(
         False,
         _below(reported.value, reported.comparator, cap),
         _below(reported.value, reported.comparator, failure),
+        _shown(reported.value, reported.comparator, (cap, failure)),
     )
 
 

@@ -61,6 +61,7 @@ ADVICE_SPEC = AdviceSpec(
     cautions=("iv_given", "kidney_failure", "child", "reduced"),
     lines=(
         "iv_given",
+        "iv_recheck",
         "kidney_failure",
         "iv_cap_failure",
         "iv_child",
@@ -159,7 +160,7 @@ def plan_magnesium(facts: Facts, config: RuleConfig, route: Route) -> MgPlan:
     """The magnesium advice for this patient, for IV or oral repletion."""
     values = _values(facts, config)
     if facts.iv_mg_given:
-        lines = ("iv_given", *(("iv_cap",) if facts.egfr_below_cap else ()))
+        lines = ("iv_given", "iv_recheck", *(("iv_cap",) if facts.egfr_below_cap else ()))
         return MgPlan("iv_given", _CAUTIONS["iv_given"], lines, values, None)
     if facts.kidney_failure:
         # No repletion dose in kidney failure, but a critical Mg still needs treating now.

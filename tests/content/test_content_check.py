@@ -129,8 +129,8 @@ FAILURES: list[tuple[str, Callable[[Path], object], str, list[str]]] = [
         "unknown-variable-in-a-note",
         lambda d: edit(
             d / "topics" / "mg-digoxin.yaml",
-            "eGFR {{ egfr }} ({{ egfr_source }}",
-            "eGFR {{ egrf }} ({{ egfr_source }}",
+            "eGFR {{ egfr }}, {{ egfr_source }}",
+            "eGFR {{ egrf }}, {{ egfr_source }}",
         ),
         "topics/mg-digoxin.yaml",
         ["notes.kidney", "egrf"],

@@ -49,7 +49,8 @@ def test_a_creatinine_newer_than_the_reported_egfr_wins(unit: str) -> None:
     assert facts.kidney is not None
     assert facts.kidney.derived is True
     assert facts.kidney.egfr == pytest.approx(ckd_epi_2021(2.0, 50, True))
-    assert facts.kidney.shown == "30 mL/min/1.73 m2"
+    # 29.9 is below the IV-cap line of 30: never printed as "30".
+    assert facts.kidney.shown == "29.9 mL/min/1.73 m2"
     assert facts.kidney.source == f"CKD-EPI 2021 from creatinine {value} {unit} on 2026-11-18"
     assert facts.kidney.when.date().isoformat() == "2026-11-18"
 
@@ -100,7 +101,7 @@ def test_only_a_creatinine() -> None:
     assert facts.kidney.egfr == pytest.approx(ckd_epi_2021(4.0, 50, True))  # 13.0
     assert facts.kidney_failure is True
     assert facts.kidney_failure_source == (
-        "eGFR 13 mL/min/1.73 m2 (CKD-EPI 2021 from creatinine 4.0 mg/dL on 2026-11-17)"
+        "eGFR 13 mL/min/1.73 m2, CKD-EPI 2021 from creatinine 4.0 mg/dL on 2026-11-17"
     )
 
 
@@ -171,10 +172,12 @@ def test_an_egfr_in_another_unit_is_not_read(unit: str) -> None:
     ],
 )
 def test_egfr_lines(value: float, below_cap: bool, failure: bool) -> None:
+    shown = kidney_facts(egfr(value)).kidney
+    assert shown is not None and shown.shown == f"{value:g} mL/min/1.73 m2"
     facts = kidney_facts(egfr(value))
     assert (facts.egfr_below_cap, facts.kidney_failure) == (below_cap, failure)
     assert facts.kidney_failure_source == (
-        f"eGFR {round(value)} mL/min/1.73 m2 (reported eGFR)" if failure else None
+        f"eGFR {value:g} mL/min/1.73 m2, reported eGFR" if failure else None
     )
 
 
@@ -355,3 +358,11 @@ def test_other_resources_in_the_condition_key_are_ignored() -> None:
     }
     facts = kidney_facts(conditions=[outcome])
     assert (facts.conditions, facts.kidney_failure) == ((), False)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(45.4, "45"), (30.4, "30"), (29.6, "29.6"), (15.2, "15"), (14.6, "14.6")]
+)
+def test_egfr_is_printed_whole_unless_rounding_crosses_a_line(value: float, shown: str) -> None:
+    kidney = kidney_facts(egfr(value)).kidney
+    assert kidney is not None and kidney.shown == f"{shown} mL/min/1.73 m2"

@@ -215,7 +215,7 @@ def test_iv_magnesium_active_is_named_and_not_ordered_again(
     rendered = card_of(finding)
     assert rendered["summary"].endswith(": IV magnesium sulfate already ordered")
     assert (
-        "magnesium sulfate 500 MG/ML Injectable Solution is already ordered: no second IV order"
+        "Already ordered: magnesium sulfate 500 MG/ML Injectable Solution; no second IV order"
         in (rendered["detail"])
     )
     assert ORAL_CODE not in suggested_codes(rendered)
@@ -339,6 +339,16 @@ def test_supplement_started_after_the_first_low_does_not_count_it() -> None:
 def test_a_normal_result_between_breaks_the_run() -> None:
     labs = [mg(1.5, days_ago=40), mg(1.5, days_ago=30), mg(1.9, days_ago=15), mg(1.5, days_ago=2)]
     assert _persistent(labs).notes == ("on_cni",)
+
+
+def test_a_latest_result_just_under_the_target_keeps_the_run() -> None:
+    # Three lows over 30 days, then 1.65 mg/dL (below the 1.7 target, not below 1.6): the
+    # info card still says the supplement has not kept Mg up.
+    labs = [mg(1.5, days_ago=45), mg(1.5, days_ago=30), mg(1.4, days_ago=15), mg(1.65, days_ago=2)]
+    finding = _persistent(labs)
+    assert finding.indicator == "info"
+    assert finding.notes == ("on_cni", "cni_persistent")
+    assert finding.values["low_count"] == 3
 
 
 def test_a_laxative_is_not_the_supplement_of_the_persistent_note() -> None:

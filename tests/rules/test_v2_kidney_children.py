@@ -111,7 +111,7 @@ def test_egfr_from_a_newer_creatinine_gates_the_dose() -> None:
     assert finding.advice is not None
     assert finding.advice.action == "oral_reduced"
     assert (
-        "eGFR 25 mL/min/1.73 m2 (CKD-EPI 2021 from creatinine 2.0 mg/dL on 2026-11-19"
+        "eGFR 25 mL/min/1.73 m2, CKD-EPI 2021 from creatinine 2.0 mg/dL on 2026-11-19"
         in (card_of(finding)["detail"])
     )
 
@@ -146,7 +146,7 @@ def test_egfr_below_15_is_kidney_failure(
     assert finding.advice.suggestion is None
     rendered = card_of(finding)
     assert (
-        "Mg accumulates in kidney failure (eGFR 14 mL/min/1.73 m2 (reported eGFR)): no repletion "
+        "Mg accumulates in kidney failure (eGFR 14 mL/min/1.73 m2, reported eGFR): no repletion "
         "dose here; dose with nephrology"
     ) in rendered["detail"]
     assert FAILURE_CAP in rendered["detail"]

@@ -213,7 +213,7 @@ def test_trace_names_the_source_of_kidney_failure() -> None:
     ]
     assert context["predicates"]["kidney_failure"] is True
     by_egfr = _evaluate(labs=[mg(1.5), egfr(12)])["context"]
-    assert by_egfr["kidney_failure_source"] == "eGFR 12 mL/min/1.73 m2 (reported eGFR)"
+    assert by_egfr["kidney_failure_source"] == "eGFR 12 mL/min/1.73 m2, reported eGFR"
     assert by_egfr["kidney_function"] == {
         "egfr": 12.0,
         "comparator": None,

@@ -98,11 +98,15 @@ def _persistent(facts: Facts, config: RuleConfig) -> dict[str, object] | None:
     if not supplements or not starts:
         return None
     since = min(starts)
+    # A result back at the transplant target ends the run; one just under it (the info tier)
+    # does not, but only results below the warning line are counted.
+    thresholds = config.thresholds
     run: list[LabResult] = []
     for result in reversed(facts.mg_trend):  # newest first
-        if result.effective < since or not is_below(result, config.thresholds.mg_low):
+        if result.effective < since or not is_below(result, thresholds.mg_cni_target):
             break
-        run.append(result)
+        if is_below(result, thresholds.mg_low):
+            run.append(result)
     windows = config.windows
     if len(run) < windows.persistent_low_count:
         return None

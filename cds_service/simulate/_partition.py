@@ -32,7 +32,7 @@ import msgspec
 
 from ..protocol import Reference
 from ._queries import Selection
-from ._records import SEPARATOR, code_mask, decode_head, encode
+from ._records import SEPARATOR, Head, code_mask, decode_head, encode
 
 # Pass 2 reads a bucket whole: this is what one holds, whatever the population's size.
 BUCKET_TARGET_BYTES = 16 * 1024 * 1024
@@ -216,27 +216,85 @@ def medication_part_path(work_dir: Path, chunk: int) -> Path:
     return work_dir / f"medications.{chunk:05d}.part"
 
 
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    """Lines of a chunk by resource type: routed, not asked for, or without a patient."""
+
+    resources: dict[str, int] = field(default_factory=dict)
+    not_requested: dict[str, int] = field(default_factory=dict)
+    without_patient: dict[str, int] = field(default_factory=dict)
+
+    def add_to(self, result: ChunkResult) -> None:
+        result.resources.update(self.resources)
+        result.patients = self.resources.get("Patient", 0)
+        result.not_requested.update(self.not_requested)
+        result.without_patient.update(self.without_patient)
+
+
+class _MedicationWriter:
+    """This chunk's Medication resources by id (shared by patients, so in no bucket); the file
+    is created with the first one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle: IO[bytes] | None = None
+
+    def write(self, head: Head, line: bytes) -> bool:
+        """False for a Medication without an id to look it up by (nothing is written)."""
+        if type(head.id) is not str or not head.id.isprintable():
+            return False
+        if self.handle is None:
+            self.handle = self.path.open("wb")
+        self.handle.write(head.id.encode() + SEPARATOR + line + b"\n")
+        return True
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
 def partition_chunk(
     chunk: Chunk, work_dir: Path, buckets: int, selection: Selection
 ) -> ChunkResult:
-    """Route the lines of one chunk to the buckets of their patients.
+    """Route the lines of one chunk to the buckets of their patients."""
+    started = time.process_time()
+    result = ChunkResult(chunk.index, chunk.file_index)
+    counts = _Counts()
+    writer = _BucketWriter(work_dir, chunk.index, buckets)
+    medications = _MedicationWriter(medication_part_path(work_dir, chunk.index))
+    try:
+        _route_lines(chunk, selection, writer, medications, counts, result)
+    finally:
+        writer.close()
+        medications.close()
+    if result.file_error:
+        result.file_error += f" (after line {result.lines}; the lines before it were used)"
+    counts.add_to(result)
+    result.cpu_s = time.process_time() - started
+    return result
+
+
+def _route_lines(
+    chunk: Chunk,
+    selection: Selection,
+    writer: _BucketWriter,
+    medications: _MedicationWriter,
+    counts: _Counts,
+    result: ChunkResult,
+) -> None:
+    """Decode each line of the chunk once and write it to its patient's bucket, or count why not.
 
     The loop runs once per line of the export, so it keeps Python work per line small: a
     patient's route is resolved once per reference and remembered, code filters are dict
     lookups, and counts are plain dicts.
     """
-    started = time.process_time()
-    result = ChunkResult(chunk.index, chunk.file_index)
-    writer = _BucketWriter(work_dir, chunk.index, buckets)
-    medications: IO[bytes] | None = None
     name = chunk.path.name
     wanted = selection.types
     tables = selection.tables()
-    routes: dict[str, Route | None] = {}
-    resources: dict[str, int] = {}
-    not_requested: dict[str, int] = {}
-    without_patient: dict[str, int] = {}
     open_types = selection.open_types
+    routes: dict[str, Route | None] = {}
+    resources, not_requested = counts.resources, counts.not_requested
+    without_patient = counts.without_patient
     count = 0
     try:
         for raw in chain.from_iterable(_lines(chunk, result)):
@@ -254,29 +312,19 @@ def partition_chunk(
                 _problem(result, name, count, "no resourceType")
                 continue
             if kind == "Medication":
-                if type(head.id) is not str or not head.id.isprintable():
+                if not medications.write(head, line):
                     _problem(result, name, count, "Medication without an id")
                     continue
-                if medications is None:
-                    medications = medication_part_path(work_dir, chunk.index).open("wb")
-                medications.write(head.id.encode() + SEPARATOR + line + b"\n")
                 result.medications += 1
                 resources[kind] = resources.get(kind, 0) + 1
                 continue
-            if kind == "Patient":
-                target = f"Patient/{head.id}" if type(head.id) is str else None
-            else:
-                reference = head.subject if type(head.subject) is Reference else head.patient
-                target = reference.reference if type(reference) is Reference else None
+            target = _patient_reference(kind, head)
             if type(target) is not str:
                 route = None
             elif target in routes:
                 route = routes[target]
             else:
-                if len(routes) > 100_000:
-                    routes.clear()
-                patient_id = _patient_id(target)
-                route = routes[target] = writer.route(patient_id) if patient_id else None
+                route = _resolve(routes, target, writer)
             if route is None:
                 without_patient[kind] = without_patient.get(kind, 0) + 1
                 continue
@@ -296,17 +344,23 @@ def partition_chunk(
             resources[kind] = resources.get(kind, 0) + 1
     finally:
         result.lines = count
-        writer.close()
-        if medications is not None:
-            medications.close()
-    if result.file_error:
-        result.file_error += f" (after line {count}; the lines before it were used)"
-    result.resources.update(resources)
-    result.patients = resources.get("Patient", 0)
-    result.not_requested.update(not_requested)
-    result.without_patient.update(without_patient)
-    result.cpu_s = time.process_time() - started
-    return result
+
+
+def _patient_reference(kind: str, head: Head) -> object:
+    """The reference to the resource's patient (a Patient's to itself); a str, if usable."""
+    if kind == "Patient":
+        return f"Patient/{head.id}" if type(head.id) is str else None
+    reference = head.subject if type(head.subject) is Reference else head.patient
+    return reference.reference if type(reference) is Reference else None
+
+
+def _resolve(routes: dict[str, Route | None], target: str, writer: _BucketWriter) -> Route | None:
+    """The route of a patient reference not seen yet, remembered (the memory kept bounded)."""
+    if len(routes) > 100_000:
+        routes.clear()
+    patient_id = _patient_id(target)
+    route = routes[target] = writer.route(patient_id) if patient_id else None
+    return route
 
 
 def _patient_id(reference: str) -> str | None:

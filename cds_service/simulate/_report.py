@@ -8,6 +8,7 @@ the page carries no patient's data), and what could not be read.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
@@ -60,9 +61,65 @@ def _versions(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return versions
 
 
+def _stacked(entry: dict[str, Any], hook: str) -> float:
+    """The length of a topic's bar before scaling: its cards shown and silent, per unit."""
+    return (_rate(entry, hook) or 0) + (_rate(entry, hook, silent=True) or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Chart:
+    """What every bar of one hook's chart shares."""
+
+    hook: str
+    unit: str
+    """What the rates are per: ``100 patient-views`` or ``100 orders``."""
+    scale: float
+    """Pixels per card per unit."""
+    versions: int
+
+
 def _chart(summary: dict[str, Any], hook: str) -> str:
     """Horizontal bars per topic (one per version), stacked by indicator."""
     versions = _versions(summary)
+    topics = _charted_topics(summary, versions, hook)
+    if not topics:
+        return '<p class="muted">No cards on this hook.</p>'
+    peak = max(
+        _stacked(data["topics"][t], hook)
+        for t in topics
+        for _, data in versions
+        if t in data["topics"]
+    )
+    chart = _Chart(
+        hook=hook,
+        unit="100 patient-views" if hook == "patient-view" else "100 orders",
+        scale=_BAR_W / peak if peak else 0,
+        versions=len(versions),
+    )
+    height = len(topics) * (chart.versions * _ROW + 10) + 10
+    width = _LABEL_W + _BAR_W + _VALUE_W
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}"><title>Cards per {chart.unit} on {escape(hook)}</title>'
+    ]
+    y = 10
+    for topic in topics:
+        parts.append(
+            f'<text x="0" y="{y + chart.versions * _ROW / 2 + 4:.0f}" font-size="13">'
+            f"{escape(topic)}</text>"
+        )
+        for index, (_, data) in enumerate(versions):
+            parts += _bar(chart, topic, data["topics"].get(topic), index, y)
+            y += _ROW
+        y += 10
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _charted_topics(
+    summary: dict[str, Any], versions: list[tuple[str, dict[str, Any]]], hook: str
+) -> list[str]:
+    """The topics with cards on ``hook`` in any version, busiest first."""
     topics = [
         topic
         for topic in summary["topics"]
@@ -72,75 +129,50 @@ def _chart(summary: dict[str, Any], hook: str) -> str:
             for _, data in versions
         )
     ]
-    if not topics:
-        return '<p class="muted">No cards on this hook.</p>'
 
     def busiest(topic: str) -> float:
-        return -max(
-            (_rate(data["topics"].get(topic, {}), hook) or 0)
-            + (_rate(data["topics"].get(topic, {}), hook, silent=True) or 0)
-            for _, data in versions
-        )
+        return -max(_stacked(data["topics"].get(topic, {}), hook) for _, data in versions)
 
-    topics.sort(key=busiest)
-    peak = max(
-        (_rate(data["topics"][t], hook) or 0) + (_rate(data["topics"][t], hook, silent=True) or 0)
-        for t in topics
-        for _, data in versions
-        if t in data["topics"]
-    )
-    scale = _BAR_W / peak if peak else 0
-    per_topic = len(versions)
-    height = len(topics) * (per_topic * _ROW + 10) + 10
-    width = _LABEL_W + _BAR_W + _VALUE_W
-    unit = "100 patient-views" if hook == "patient-view" else "100 orders"
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}"><title>Cards per {unit} on {escape(hook)}</title>'
-    ]
-    y = 10
-    for topic in topics:
-        parts.append(
-            f'<text x="0" y="{y + per_topic * _ROW / 2 + 4:.0f}" font-size="13">'
-            f"{escape(topic)}</text>"
-        )
-        for index, (_, data) in enumerate(versions):
-            entry = data["topics"].get(topic)
-            x = float(_LABEL_W)
-            opacity = "1" if index == 0 else "0.55"
-            total = 0.0
-            if entry:
-                for indicator in INDICATORS:
-                    value = _rate(entry["indicators"].get(indicator, {}), hook) or 0.0
-                    if value:
-                        w = value * scale
-                        parts.append(
-                            f'<rect x="{x:.1f}" y="{y + 3}" width="{max(w, 1):.1f}" '
-                            f'height="{_ROW - 6}" fill="{COLOURS[indicator]}" '
-                            f'fill-opacity="{opacity}"><title>{escape(topic)} {indicator}: '
-                            f"{value:.2f} per {unit}</title></rect>"
-                        )
-                        x += w
-                        total += value
-                silent = _rate(entry, hook, silent=True) or 0.0
-                if silent:
-                    w = silent * scale
-                    parts.append(
-                        f'<rect x="{x:.1f}" y="{y + 3}" width="{max(w, 1):.1f}" '
-                        f'height="{_ROW - 6}" fill="none" stroke="#5b6770" '
-                        f'stroke-dasharray="3 2"><title>{escape(topic)} silent: '
-                        f"{silent:.2f} per {unit}</title></rect>"
-                    )
-                    x += w
-            tag = "" if len(versions) == 1 else ("A " if index == 0 else "B ")
+    return sorted(topics, key=busiest)
+
+
+def _bar(chart: _Chart, topic: str, entry: dict[str, Any] | None, index: int, y: int) -> list[str]:
+    """One version's bar for a topic: a segment per indicator, then the silent cards (dashed),
+    then the rate shown."""
+    parts: list[str] = []
+    x = float(_LABEL_W)
+    opacity = "1" if index == 0 else "0.55"
+    total = 0.0
+    hook, unit = chart.hook, chart.unit
+    if entry:
+        for indicator in INDICATORS:
+            value = _rate(entry["indicators"].get(indicator, {}), hook) or 0.0
+            if value:
+                w = value * chart.scale
+                parts.append(
+                    f'<rect x="{x:.1f}" y="{y + 3}" width="{max(w, 1):.1f}" '
+                    f'height="{_ROW - 6}" fill="{COLOURS[indicator]}" '
+                    f'fill-opacity="{opacity}"><title>{escape(topic)} {indicator}: '
+                    f"{value:.2f} per {unit}</title></rect>"
+                )
+                x += w
+                total += value
+        silent = _rate(entry, hook, silent=True) or 0.0
+        if silent:
+            w = silent * chart.scale
             parts.append(
-                f'<text x="{x + 6:.1f}" y="{y + _ROW / 2 + 4:.0f}" font-size="12" '
-                f'fill="#5b6770">{tag}{total:.1f}</text>'
+                f'<rect x="{x:.1f}" y="{y + 3}" width="{max(w, 1):.1f}" '
+                f'height="{_ROW - 6}" fill="none" stroke="#5b6770" '
+                f'stroke-dasharray="3 2"><title>{escape(topic)} silent: '
+                f"{silent:.2f} per {unit}</title></rect>"
             )
-            y += _ROW
-        y += 10
-    parts.append("</svg>")
-    return "".join(parts)
+            x += w
+    tag = "" if chart.versions == 1 else ("A " if index == 0 else "B ")
+    parts.append(
+        f'<text x="{x + 6:.1f}" y="{y + _ROW / 2 + 4:.0f}" font-size="12" '
+        f'fill="#5b6770">{tag}{total:.1f}</text>'
+    )
+    return parts
 
 
 def _legend(compare: bool) -> str:

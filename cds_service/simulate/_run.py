@@ -37,7 +37,7 @@ from ._partition import (
     plan_chunks,
 )
 from ._progress import ProgressBar
-from ._queries import Selection, parse_templates
+from ._queries import Query, Selection, parse_templates
 from ._records import SEPARATOR
 from ._report import render_report
 from ._summary import HOOKS, headline_table, version_summary
@@ -259,161 +259,64 @@ class _Runner:
             self.pool.join()
 
 
+@dataclass(frozen=True, slots=True)
+class _Version:
+    """One content version simulated: its cards/ directory, loaded, and its prefetch templates
+    read as searches of the export."""
+
+    directory: Path
+    content: Content
+    queries: tuple[Query, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Passes:
+    """What the two passes found, and when each ended (``time.perf_counter``)."""
+
+    chunk_results: list[ChunkResult]
+    bucket_results: list[BucketResult]
+    tallies: list[Tally]
+    """Per content version, every bucket's counts merged."""
+    patients: int
+    partitioned: float
+    evaluated: float
+
+
 def simulate(options: SimulateOptions) -> dict[str, Any]:
     """Run the simulation; writes summary.json, cards.ndjson and report.html into ``out``."""
     started = time.perf_counter()
-    if not options.population.is_dir():
-        raise SimulationError(f"{options.population}: not a directory")
-    files = find_inputs(options.population)
-    if not files:
-        raise SimulationError(
-            f"{options.population}: no .ndjson or .ndjson.gz files (a FHIR Bulk Data export)"
-        )
-    versions = [options.cards]
-    if options.compare is not None:
-        versions.append(options.compare)
-    contents = [_load(directory) for directory in versions]
-    queries = [parse_templates(build_profile(content).templates) for content in contents]
-    hash_key = options.hash_key or secrets.token_hex(32)
+    files = _inputs(options.population)
+    versions = _load_versions(options)
     options.out.mkdir(parents=True, exist_ok=True)
     work_dir = Path(tempfile.mkdtemp(prefix=".simulate-", dir=options.out))
     workers = max(1, options.workers)
-    buckets = bucket_count(files, workers)
-    config = WorkerConfig(
-        versions=tuple(zip(versions, queries, strict=True)),
-        hash_key=hash_key,
-        hooks=frozenset(options.hooks),
-        at=options.at.timestamp(),
-        since=options.since.timestamp(),
-        with_detail=options.with_detail,
-        work_dir=work_dir,
-        buckets=buckets,
-        selection=Selection.of(queries, _SESSION_TYPES),
-        settle_heap=options.settle_heap,
-    )
+    config = _worker_config(options, versions, work_dir, bucket_count(files, workers))
     progress = ProgressBar(
         options.progress_stream, enabled=options.progress, label="simulate", total=None
     )
     runner = _Runner(config, workers, progress)
     ready = time.perf_counter()
     try:
-        chunks = plan_chunks(files)
-        chunk_results = runner.partition(chunks)
-        partitioned = time.perf_counter()
-        progress.total = sum(r.patients for r in chunk_results) or None
-        progress.started = time.monotonic()
-        medication_db = _medication_db(work_dir, chunks, chunk_results)
-        sizes = {
-            bucket: sum(
-                part_path(work_dir, bucket, c.index).stat().st_size
-                for c in chunks
-                if part_path(work_dir, bucket, c.index).exists()
-            )
-            for bucket in range(buckets)
-        }
-        tasks = [
-            BucketTask(bucket, medication_db)
-            for bucket in sorted(sizes, key=lambda b: -sizes[b])
-            if sizes[bucket]
-        ]
-        tallies = [Tally() for _ in versions]
-        bucket_results: list[BucketResult] = []
-        for result in runner.evaluate(tasks):
-            bucket_results.append(result)
-            for tally, part in zip(tallies, result.tallies, strict=True):
-                tally.merge(part)
-        patients = sum(r.patients for r in bucket_results)
-        progress.finish(patients)
-        evaluated = time.perf_counter()
-        runner.close()
-        order = sorted(bucket_results, key=lambda r: r.bucket)
-        names = ["cards.ndjson", "cards.compare.ndjson"]
-        for index in range(len(versions)):
-            _concatenate((r.card_files[index] for r in order), options.out / names[index])
+        passes = _run_passes(runner, config, files, progress, options.out)
     finally:
         runner.close()
         shutil.rmtree(work_dir, ignore_errors=True)
     finished = time.perf_counter()
-    population = _merge_problems(chunk_results, files)
-    population.update(
-        directory=str(options.population),
-        files=[
-            {
-                "name": f.path.name,
-                "gzip": f.gzipped,
-                "bytes": f.size,
-                "lines": sum(r.lines for r in chunk_results if r.file_index == i),
-            }
-            for i, f in enumerate(files)
-        ],
-        patients=patients,
-        patients_without_patient_resource=sum(r.without_patient_resource for r in bucket_results),
-    )
-    cpu = sum(r.cpu_s for r in bucket_results)
-    partition_cpu = sum(r.cpu_s for r in chunk_results)
-    calls = sum(tallies[0].calls.values())
-    evaluate_s = evaluated - partitioned
     summary: dict[str, Any] = {
-        "simulation": {
-            "at": options.at.isoformat().replace("+00:00", "Z"),
-            "orders_since": options.since.isoformat().replace("+00:00", "Z"),
-            "hooks": list(options.hooks),
-            "cards_dir": str(options.cards),
-            "content_digest": content_digest(options.cards),
-            "workers": workers,
-            "patient_hash": "keyed (CDS_PATIENT_HASH_KEY)"
-            if options.hash_key
-            else "keyed, per run",
-        },
-        "population": population,
+        "simulation": _simulation(options, workers),
+        "population": _population(options.population, files, passes),
     }
-    summary.update(
-        version_summary(
-            tallies[0],
-            topics=list(contents[0].topics),
-            modes=_modes(contents[0]),
-            hooks=options.hooks,
-            patients=patients,
-        )
-    )
-    not_applied = sorted({n for qs in queries for q in qs for n in q.not_applied})
+    summary.update(_version_summary(versions[0], passes.tallies[0], options.hooks, passes.patients))
+    not_applied = sorted({n for v in versions for q in v.queries for n in q.not_applied})
     if not_applied:
         summary["simulation"]["prefetch_parameters_not_applied"] = not_applied
     if options.compare is not None:
-        compare = version_summary(
-            tallies[1],
-            topics=list(contents[1].topics),
-            modes=_modes(contents[1]),
-            hooks=options.hooks,
-            patients=patients,
-        )
+        compare = _version_summary(versions[1], passes.tallies[1], options.hooks, passes.patients)
         compare["cards_dir"] = str(options.compare)
         compare["content_digest"] = content_digest(options.compare)
         summary["compare"] = compare
-    summary["timing"] = {
-        "startup_s": round(ready - started, 3),
-        "partition_s": round(partitioned - ready, 3),
-        "evaluate_s": round(evaluate_s, 3),
-        "total_s": round(finished - started, 3),
-        "hook_calls": calls * len(versions),
-        "patients_per_s": round(patients / evaluate_s, 1) if evaluate_s else None,
-        "patients_per_s_overall": round(patients / (finished - started), 1),
-        "hook_calls_per_s": round(calls * len(versions) / evaluate_s, 1) if evaluate_s else None,
-        "partition_cpu_s": round(partition_cpu, 3),
-        "evaluate_cpu_s": round(cpu, 3),
-        "hook_calls_per_cpu_s": round(calls * len(versions) / cpu, 1) if cpu else None,
-        # Both passes, every process; start-up (imports, loading the content) excluded.
-        "patients_per_cpu_s": (
-            round(patients / (cpu + partition_cpu), 1) if cpu + partition_cpu else None
-        ),
-    }
-    summary["memory"] = {
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "worker_peak_rss_mib": round(
-            max((r.peak_rss_kib for r in bucket_results), default=0) / 1024, 1
-        ),
-        "buckets": buckets,
-    }
+    summary["timing"] = _timing(passes, len(versions), started, ready, finished)
+    summary["memory"] = _memory(passes, config.buckets)
     summary["machine"] = (
         f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
         f"{platform.python_version()}"
@@ -424,6 +327,182 @@ def simulate(options: SimulateOptions) -> dict[str, Any]:
     )
     (options.out / "report.html").write_text(render_report(summary), encoding="utf-8")
     return summary
+
+
+def _inputs(population: Path) -> list[InputFile]:
+    """The export's NDJSON files; none is an error the user is told about."""
+    if not population.is_dir():
+        raise SimulationError(f"{population}: not a directory")
+    files = find_inputs(population)
+    if not files:
+        raise SimulationError(
+            f"{population}: no .ndjson or .ndjson.gz files (a FHIR Bulk Data export)"
+        )
+    return files
+
+
+def _load_versions(options: SimulateOptions) -> list[_Version]:
+    """``--cards``, and the ``--compare`` version if there is one."""
+    directories = [options.cards]
+    if options.compare is not None:
+        directories.append(options.compare)
+    contents = [_load(directory) for directory in directories]
+    queries = [parse_templates(build_profile(content).templates) for content in contents]
+    return [_Version(*version) for version in zip(directories, contents, queries, strict=True)]
+
+
+def _worker_config(
+    options: SimulateOptions, versions: list[_Version], work_dir: Path, buckets: int
+) -> WorkerConfig:
+    """What every worker is sent; without a configured hash key, a key for this run only."""
+    queries = [version.queries for version in versions]
+    return WorkerConfig(
+        versions=tuple((version.directory, version.queries) for version in versions),
+        hash_key=options.hash_key or secrets.token_hex(32),
+        hooks=frozenset(options.hooks),
+        at=options.at.timestamp(),
+        since=options.since.timestamp(),
+        with_detail=options.with_detail,
+        work_dir=work_dir,
+        buckets=buckets,
+        selection=Selection.of(queries, _SESSION_TYPES),
+        settle_heap=options.settle_heap,
+    )
+
+
+def _run_passes(
+    runner: _Runner, config: WorkerConfig, files: list[InputFile], progress: ProgressBar, out: Path
+) -> _Passes:
+    """Partition the export into buckets, evaluate every bucket, and gather the cards listed."""
+    work_dir = config.work_dir
+    chunks = plan_chunks(files)
+    chunk_results = runner.partition(chunks)
+    partitioned = time.perf_counter()
+    progress.total = sum(r.patients for r in chunk_results) or None
+    progress.started = time.monotonic()
+    medication_db = _medication_db(work_dir, chunks, chunk_results)
+    tasks = _bucket_tasks(work_dir, chunks, config.buckets, medication_db)
+    tallies = [Tally() for _ in config.versions]
+    bucket_results: list[BucketResult] = []
+    for result in runner.evaluate(tasks):
+        bucket_results.append(result)
+        for tally, part in zip(tallies, result.tallies, strict=True):
+            tally.merge(part)
+    patients = sum(r.patients for r in bucket_results)
+    progress.finish(patients)
+    evaluated = time.perf_counter()
+    runner.close()
+    order = sorted(bucket_results, key=lambda r: r.bucket)
+    names = ["cards.ndjson", "cards.compare.ndjson"]
+    for index in range(len(config.versions)):
+        _concatenate((r.card_files[index] for r in order), out / names[index])
+    return _Passes(chunk_results, bucket_results, tallies, patients, partitioned, evaluated)
+
+
+def _bucket_tasks(
+    work_dir: Path, chunks: list[Chunk], buckets: int, medication_db: Path | None
+) -> list[BucketTask]:
+    """A task per bucket that has lines, the largest first."""
+    sizes = {
+        bucket: sum(
+            part_path(work_dir, bucket, c.index).stat().st_size
+            for c in chunks
+            if part_path(work_dir, bucket, c.index).exists()
+        )
+        for bucket in range(buckets)
+    }
+    return [
+        BucketTask(bucket, medication_db)
+        for bucket in sorted(sizes, key=lambda b: -sizes[b])
+        if sizes[bucket]
+    ]
+
+
+def _simulation(options: SimulateOptions, workers: int) -> dict[str, Any]:
+    """How the simulation was run."""
+    return {
+        "at": options.at.isoformat().replace("+00:00", "Z"),
+        "orders_since": options.since.isoformat().replace("+00:00", "Z"),
+        "hooks": list(options.hooks),
+        "cards_dir": str(options.cards),
+        "content_digest": content_digest(options.cards),
+        "workers": workers,
+        "patient_hash": "keyed (CDS_PATIENT_HASH_KEY)" if options.hash_key else "keyed, per run",
+    }
+
+
+def _population(directory: Path, files: list[InputFile], passes: _Passes) -> dict[str, Any]:
+    """What was read: the files, the resources and patients, and what could not be used."""
+    population = _merge_problems(passes.chunk_results, files)
+    population.update(
+        directory=str(directory),
+        files=[
+            {
+                "name": f.path.name,
+                "gzip": f.gzipped,
+                "bytes": f.size,
+                "lines": sum(r.lines for r in passes.chunk_results if r.file_index == i),
+            }
+            for i, f in enumerate(files)
+        ],
+        patients=passes.patients,
+        patients_without_patient_resource=sum(
+            r.without_patient_resource for r in passes.bucket_results
+        ),
+    )
+    return population
+
+
+def _version_summary(
+    version: _Version, tally: Tally, hooks: tuple[str, ...], patients: int
+) -> dict[str, Any]:
+    """The counts of one content version, its topics in the order its content lists them."""
+    return version_summary(
+        tally,
+        topics=list(version.content.topics),
+        modes=_modes(version.content),
+        hooks=hooks,
+        patients=patients,
+    )
+
+
+def _timing(
+    passes: _Passes, versions: int, started: float, ready: float, finished: float
+) -> dict[str, Any]:
+    """Wall-clock time of each stage, CPU time of both passes, and the rates they give."""
+    patients = passes.patients
+    cpu = sum(r.cpu_s for r in passes.bucket_results)
+    partition_cpu = sum(r.cpu_s for r in passes.chunk_results)
+    calls = sum(passes.tallies[0].calls.values())
+    evaluate_s = passes.evaluated - passes.partitioned
+    return {
+        "startup_s": round(ready - started, 3),
+        "partition_s": round(passes.partitioned - ready, 3),
+        "evaluate_s": round(evaluate_s, 3),
+        "total_s": round(finished - started, 3),
+        "hook_calls": calls * versions,
+        "patients_per_s": round(patients / evaluate_s, 1) if evaluate_s else None,
+        "patients_per_s_overall": round(patients / (finished - started), 1),
+        "hook_calls_per_s": round(calls * versions / evaluate_s, 1) if evaluate_s else None,
+        "partition_cpu_s": round(partition_cpu, 3),
+        "evaluate_cpu_s": round(cpu, 3),
+        "hook_calls_per_cpu_s": round(calls * versions / cpu, 1) if cpu else None,
+        # Both passes, every process; start-up (imports, loading the content) excluded.
+        "patients_per_cpu_s": (
+            round(patients / (cpu + partition_cpu), 1) if cpu + partition_cpu else None
+        ),
+    }
+
+
+def _memory(passes: _Passes, buckets: int) -> dict[str, Any]:
+    """Peak resident memory of this process and of the busiest worker."""
+    return {
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "worker_peak_rss_mib": round(
+            max((r.peak_rss_kib for r in passes.bucket_results), default=0) / 1024, 1
+        ),
+        "buckets": buckets,
+    }
 
 
 __all__ = ["SimulateOptions", "SimulationError", "headline_table", "simulate"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -358,12 +359,29 @@ def _secrets(run: Run) -> dict[str, str]:
     return secrets
 
 
+def _occurrence(value: str, output: str) -> re.Match[str] | None:
+    """Where a secret appears; a number only as a whole number (the lab value 1.137 is not
+    leaked by a timestamp's "31.137003")."""
+    pattern = re.escape(value)
+    if value[0].isdigit():
+        pattern = rf"(?<![\d.]){pattern}(?![\d])"
+    return re.search(pattern, output)
+
+
+def test_a_number_is_found_only_whole() -> None:
+    assert _occurrence(LAB_VALUE, f"Mg {LAB_VALUE} mg/dL") is not None
+    assert _occurrence(LAB_VALUE, f'"value": {LAB_VALUE}}}') is not None
+    assert _occurrence(LAB_VALUE, "2026-12-03T12:42:31.137003Z") is None
+    assert _occurrence(ACCESS_TOKEN, f"Bearer {ACCESS_TOKEN}x") is not None
+
+
 def test_nothing_secret_is_written_anywhere(run: Run) -> None:
     assert run.output, "nothing was captured"
-    leaks = {name: value for name, value in _secrets(run).items() if value in run.output}
+    found = {name: _occurrence(value, run.output) for name, value in _secrets(run).items()}
+    leaks = {name: match for name, match in found.items() if match is not None}
     context = {
-        name: run.output[max(0, run.output.index(value) - 200) : run.output.index(value) + 100]
-        for name, value in leaks.items()
+        name: run.output[max(0, match.start() - 200) : match.end() + 100]
+        for name, match in leaks.items()
     }
     assert not leaks, f"leaked into the logs: {json.dumps(context, indent=1)}"
 

@@ -74,6 +74,7 @@ class RouteIndex:
     non_systemic_words: WordTable
     parenteral_words: WordTable
     oral_words: WordTable
+    oral_decisive: WordTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,7 @@ def index_medications(meds: Medications) -> MedicationIndex:
             non_systemic_words=_words(routes.non_systemic.words),
             parenteral_words=_words(routes.parenteral.words),
             oral_words=_words(routes.oral.words),
+            oral_decisive=_words(routes.oral.decisive),
         ),
         refinements=tuple(meds.refinements),
         spacing={key.lower(): value for key, value in meds.spacing.items()},

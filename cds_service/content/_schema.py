@@ -223,6 +223,8 @@ class MedicationClass(_Strict):
 class RouteWords(_Strict):
     codes: list[str] = []
     words: list[str] = []
+    decisive: list[str] = []
+    """Words that settle the route before any other list's words ("Oral" in "oral gel")."""
 
 
 class Routes(_Strict):

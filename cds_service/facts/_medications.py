@@ -153,22 +153,18 @@ class _Concept:
     display: str
 
 
-_SAYS_ORAL = frozenset({("oral",), ("by", "mouth"), ("po",)})
-
-
 def _word_route(texts: Iterable[str], index: MedicationIndex) -> Route | None:
-    """The route dose-form words give: "Oral" first (an oral gel), then non-systemic forms,
-    then parenteral ones, then oral dose forms (Tablet, Capsule)."""
+    """The route dose-form words give: the decisive oral words first ("Oral" in an oral gel),
+    then non-systemic forms, then parenteral ones, then oral dose forms (Tablet, Capsule)."""
     routes = index.routes
     joined = " | ".join(texts)
-    oral = [words_of(written) for written, _ in routes.oral_words.find(joined)]
-    if any(words in _SAYS_ORAL for words in oral):
+    if routes.oral_decisive.any_in(joined):
         return "oral"
     if routes.non_systemic_words.any_in(joined):
         return "non-systemic"
     if routes.parenteral_words.any_in(joined):
         return "parenteral"
-    return "oral" if oral else None
+    return "oral" if routes.oral_words.any_in(joined) else None
 
 
 def _dosages(resource: Resource) -> list[Dosage]:

@@ -117,7 +117,7 @@ def test_a_route_code_in_another_system_is_not_read_as_snomed() -> None:
         ("amphotericin B 3 % cream", "amphotericin b"),
         ("metronidazole / gentamicin vaginal gel", "gentamicin"),
         ("tobramycin nasal spray", "tobramycin"),
-        ("aluminium hydroxide gel", "aluminum hydroxide"),  # "Gel" without "Oral": not systemic
+        ("magnesium chloride topical gel", "magnesium chloride"),
     ],
 )
 def test_a_non_systemic_dose_form_counts_for_no_class(text: str, ingredient: str) -> None:
@@ -133,6 +133,9 @@ def test_a_non_systemic_dose_form_counts_for_no_class(text: str, ingredient: str
         # "Oral" wins over a non-systemic word: an oral gel or an oral suspension of a gel.
         ("Aluminum Hydroxide Gel 320 MG/5ML Oral Suspension", {"mg_al_antacid"}),
         ("magnesium hydroxide oral gel", {"mg_al_antacid"}),
+        # A hydroxide gel is an oral antacid even when the text does not say "oral".
+        ("aluminium hydroxide gel", {"mg_al_antacid"}),
+        ("Amphojel antacid", {"mg_al_antacid"}),
         ("Tacrolimus 1 MG Oral Capsule", {"tacrolimus"}),
         ("Cyclosporine 100 MG/ML Oral Solution [Neoral]", {"cyclosporine"}),
         ("tacrolimus 1 mg by mouth", {"tacrolimus"}),

@@ -135,6 +135,7 @@ class CdsService:
             offline=inline,
             policy=fetch_policy(caller),
             host_concurrency=s.fhir_host_concurrency,
+            server=profile.fhir,
         )
 
     def evaluate(

@@ -15,6 +15,7 @@ from typing import Any
 from .alerting import SnoozePolicy
 from .content import Content, load_content
 from .engine import Engine
+from .gathering import DEFAULT_SERVER_OPTIONS, FhirServerOptions
 from .protocol import OPTIONAL_PREFETCH, discovery_document, prefetch_templates
 from .rules import ADVICE_SPEC, TOPIC_SPECS
 
@@ -28,6 +29,10 @@ class Profile:
     optional_keys: frozenset[str]
     discovery: Mapping[str, Any]
     snooze: SnoozePolicy
+    fhir: FhirServerOptions = DEFAULT_SERVER_OPTIONS
+    """How fallback searches talk to this client's FHIR server."""
+    cds_hooks_version: str = "2.0"
+    """The CDS Hooks version the client speaks: "1.0" or "2.0"."""
 
 
 def load_site_content(directory: Path, overlays: Sequence[Path] = ()) -> Content:
@@ -35,7 +40,14 @@ def load_site_content(directory: Path, overlays: Sequence[Path] = ()) -> Content
     return load_content(directory, TOPIC_SPECS, ADVICE_SPEC, overlays=overlays)
 
 
-def build_profile(content: Content, *, name: str = "default", public_base_url: str = "") -> Profile:
+def build_profile(
+    content: Content,
+    *,
+    name: str = "default",
+    public_base_url: str = "",
+    fhir: FhirServerOptions = DEFAULT_SERVER_OPTIONS,
+    cds_hooks_version: str = "2.0",
+) -> Profile:
     return Profile(
         name=name,
         content=content,
@@ -44,4 +56,6 @@ def build_profile(content: Content, *, name: str = "default", public_base_url: s
         optional_keys=OPTIONAL_PREFETCH,
         discovery=discovery_document(content, TOPIC_SPECS, public_base_url=public_base_url),
         snooze=SnoozePolicy.from_content(content),
+        fhir=fhir,
+        cds_hooks_version=cds_hooks_version,
     )

@@ -4,18 +4,21 @@ from ._client import FhirClient, FhirFetchError, FhirRefusedError, FhirTimeoutEr
 from ._gather import GatheredData, fetch_scheduler, gather
 from ._http import HttpFhirClient, Resolver, SystemResolver
 from ._policy import OPEN, FetchPolicy, FetchRefused, non_public_reason, policy_for
+from ._server import DEFAULT_SERVER_OPTIONS, FhirServerOptions
 from ._templates import render_template
 
 # The former name of the default client, kept so existing wiring keeps working.
 RequestsFhirClient = HttpFhirClient
 
 __all__ = [
+    "DEFAULT_SERVER_OPTIONS",
     "OPEN",
     "FetchPolicy",
     "FetchRefused",
     "FhirClient",
     "FhirFetchError",
     "FhirRefusedError",
+    "FhirServerOptions",
     "FhirTimeoutError",
     "GatheredData",
     "HttpFhirClient",

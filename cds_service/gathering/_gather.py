@@ -30,6 +30,7 @@ from ._medications import MedicationRef, MedicationScan
 from ._patient import PatientFilter
 from ._policy import OPEN, FetchPolicy, FetchRefused, parse_origin
 from ._scheduler import FetchScheduler
+from ._server import DEFAULT_SERVER_OPTIONS, FhirServerOptions
 from ._templates import render_template
 
 Source = Literal["prefetch", "null", "fhir", "unavailable"]
@@ -433,6 +434,7 @@ def gather(
     offline: bool = False,
     policy: FetchPolicy = OPEN,
     host_concurrency: int = DEFAULT_HOST_CONCURRENCY,
+    server: FhirServerOptions = DEFAULT_SERVER_OPTIONS,
 ) -> GatheredData:
     """The data for every key of ``templates``, or ``DataUnavailable`` naming what is missing.
 
@@ -453,7 +455,8 @@ def gather(
 
     ``policy`` says where this call may fetch (a ``fhirServer`` it refuses makes every key that
     needed fetching a 412 naming the reason); at most ``host_concurrency`` fetches run at once
-    against one FHIR server, across all calls.
+    against one FHIR server, across all calls. ``server`` says how this client's FHIR server
+    is searched (page size, ``_sort``, resource types it does not have).
 
     One patient per call: a prefetched Patient whose id is not ``context.patientId`` is a 400;
     any other resource whose ``subject`` or ``patient`` names another Patient is dropped, with

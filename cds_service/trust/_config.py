@@ -21,15 +21,25 @@ from ._keys import (
     jwk_set_members,
     parse_jwk,
 )
-from ._models import TrustConfig, TrustedClient
+from ._models import ClientProfile, TrustConfig, TrustedClient
 from ._presets import PRESETS, Preset
+from ._profiles import parse_profile
 
 _log = get_logger(__name__)
 
-_TOP_LEVEL_FIELDS = frozenset({"clients"})
+_TOP_LEVEL_FIELDS = frozenset({"clients", "default_profile"})
 _KEY_SOURCES = ("jwks", "jwks_file", "jku")
 _ENTRY_FIELDS = frozenset(
-    {"iss", "algorithms", "tenants", "preset", "description", "fhir_servers", *_KEY_SOURCES}
+    {
+        "iss",
+        "algorithms",
+        "tenants",
+        "preset",
+        "description",
+        "fhir_servers",
+        "profile",
+        *_KEY_SOURCES,
+    }
 )
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -71,12 +81,19 @@ def _read_text(path: Path) -> str:
         raise TrustConfigError(path, "", f"cannot be read: {exc}") from exc
 
 
-def _client_entries(path: Path, document: object) -> list[object]:
+def _top_level(path: Path, document: object) -> Mapping[str, Any]:
     if not isinstance(document, Mapping):
         raise TrustConfigError(path, "", "expected a mapping with a 'clients' list")
     for name in document:
         if name not in _TOP_LEVEL_FIELDS:
-            raise TrustConfigError(path, str(name), "unknown field (expected 'clients')")
+            expected = "', '".join(sorted(_TOP_LEVEL_FIELDS))
+            raise TrustConfigError(path, str(name), f"unknown field (expected '{expected}')")
+    return document
+
+
+def _client_entries(path: Path, document: Mapping[str, Any], *, required: bool) -> list[object]:
+    if "clients" not in document and not required:
+        return []
     clients = document.get("clients")
     if not isinstance(clients, list) or not clients:
         raise TrustConfigError(path, "clients", "must be a non-empty list of clients")
@@ -272,6 +289,7 @@ def _build(
     default_algorithms: frozenset[str],
     keys: _Keys,
     default_fhir_servers: tuple[str, ...] | None = None,
+    profile: ClientProfile | None = None,
 ) -> TrustedClient:
     if "algorithms" in entry:
         algorithms = _algorithms(where, entry["algorithms"])
@@ -293,7 +311,19 @@ def _build(
         algorithms=algorithms,
         tenants=tenants,
         fhir_servers=fhir_servers,
+        profile=profile,
     )
+
+
+def _profile(
+    where: _Where, entry: Mapping[str, Any], preset: Preset | None = None
+) -> ClientProfile | None:
+    """The client's profile: its ``profile:`` block on top of its preset's, if either exists."""
+    base = preset.profile if preset is not None else None
+    if "profile" not in entry and base is None:
+        return None
+    location = f"clients[{where.index}].profile"
+    return parse_profile(where.file, location, entry.get("profile"), base)
 
 
 def _plain_client(where: _Where, entry: Mapping[str, Any]) -> TrustedClient:
@@ -304,7 +334,8 @@ def _plain_client(where: _Where, entry: Mapping[str, Any]) -> TrustedClient:
         raise where.error("iss", "is required")
     iss = _iss(where, entry["iss"])
     jwks, jku = _key_source(where, entry, source)
-    return _build(where, entry, iss, DEFAULT_ALGORITHMS, _Keys(jwks, jku, source))
+    keys = _Keys(jwks, jku, source)
+    return _build(where, entry, iss, DEFAULT_ALGORITHMS, keys, profile=_profile(where, entry))
 
 
 def _preset_client(where: _Where, entry: Mapping[str, Any]) -> TrustedClient:
@@ -318,7 +349,8 @@ def _preset_client(where: _Where, entry: Mapping[str, Any]) -> TrustedClient:
     else:
         keys = _Keys(*_key_source(where, entry, source), field=source)
     from_iss = (iss,) if preset.fhir_servers_from_iss else None
-    client = _build(where, entry, iss, frozenset(preset.algorithms), keys, from_iss)
+    profile = _profile(where, entry, preset)
+    client = _build(where, entry, iss, frozenset(preset.algorithms), keys, from_iss, profile)
     _warn_for_preset(str(name), preset, entry)
     return client
 
@@ -342,14 +374,29 @@ def _check_unique_iss(path: Path, clients: tuple[TrustedClient, ...]) -> None:
         first_index[client.iss] = index
 
 
-def load_trust_config(path: Path) -> TrustConfig:
-    """Read and validate the trust file; any problem raises ``TrustConfigError``."""
+def load_trust_config(path: Path, *, require_clients: bool = True) -> TrustConfig:
+    """Read and validate the trust file; any problem raises ``TrustConfigError``.
+
+    ``require_clients`` False (authentication off, where only ``default_profile`` is used): a
+    file without ``clients`` is accepted; clients it does list are still checked.
+    """
     path = Path(path)
-    document = _parse_text(path, _read_text(path))
-    entries = _client_entries(path, document)
+    document = _top_level(path, _parse_text(path, _read_text(path)))
+    entries = _client_entries(path, document, required=require_clients)
     clients = tuple(_client(_Where(path, index), entry) for index, entry in enumerate(entries))
     _check_unique_iss(path, clients)
-    _log.info("trust.loaded", file=str(path), clients=[client.iss for client in clients])
+    default_profile = (
+        parse_profile(path, "default_profile", document["default_profile"])
+        if "default_profile" in document
+        else None
+    )
+    _log.info(
+        "trust.loaded",
+        file=str(path),
+        clients=[client.iss for client in clients],
+        profiles={c.iss: c.profile.describe() for c in clients if c.profile is not None},
+        default_profile=default_profile.describe() if default_profile else "default",
+    )
     for client in clients:
         if client.fhir_servers is None:
             _log.info(
@@ -357,4 +404,4 @@ def load_trust_config(path: Path) -> TrustConfig:
                 iss=client.iss,
                 detail="no fhir_servers: this client's fhirServer must resolve to public addresses",
             )
-    return TrustConfig(clients=clients, source=path)
+    return TrustConfig(clients=clients, source=path, default_profile=default_profile)

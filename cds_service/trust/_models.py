@@ -9,6 +9,49 @@ from typing import Any
 
 from ._keys import ALLOWED_ALGORITHMS, DEFAULT_ALGORITHMS
 
+DEFAULT_CDS_HOOKS_VERSION = "2.0"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientProfile:
+    """What the trust file says of how to serve one client (or every caller, for the default).
+
+    ``page_size``: the ``_count`` of fallback searches (None: the service's own);
+    ``sort``: whether fallback searches send ``_sort``; ``skip_resources``: resource types the
+    client's FHIR server does not have (never asked for); ``cds_hooks_version``: "1.0" or
+    "2.0"; ``content``: an overlay folder on top of ``cards/`` (absolute, resolved).
+    ``where`` names the block in the trust file, for errors found once the content is loaded.
+    """
+
+    page_size: int | None = None
+    sort: bool = True
+    skip_resources: frozenset[str] = frozenset()
+    cds_hooks_version: str = DEFAULT_CDS_HOOKS_VERSION
+    content: Path | None = None
+    content_label: str = ""
+    """``content`` as the trust file names it (relative to the trust file's folder)."""
+    where: str = field(default="", compare=False)
+
+    @property
+    def is_default(self) -> bool:
+        """Says nothing the service does not do anyway: the same as no profile."""
+        return self.describe() == "default"
+
+    def describe(self) -> str:
+        """A short name for logs and metrics: what differs from the defaults, or "default"."""
+        parts = []
+        if self.content is not None:
+            parts.append(f"content={self.content_label or self.content}")
+        if self.page_size is not None:
+            parts.append(f"page_size={self.page_size}")
+        if not self.sort:
+            parts.append("sort=false")
+        if self.skip_resources:
+            parts.append(f"skip={','.join(sorted(self.skip_resources))}")
+        if self.cds_hooks_version != DEFAULT_CDS_HOOKS_VERSION:
+            parts.append(f"cds_hooks={self.cds_hooks_version}")
+        return " ".join(parts) or "default"
+
 
 @dataclass(frozen=True, slots=True)
 class TrustedClient:
@@ -26,6 +69,8 @@ class TrustedClient:
     algorithms: frozenset[str] = DEFAULT_ALGORITHMS
     tenants: frozenset[str] | None = None
     fhir_servers: tuple[str, ...] | None = None
+    profile: ClientProfile | None = None
+    """How this client is served; None: with the default profile."""
 
     def __post_init__(self) -> None:
         if not self.iss:
@@ -41,6 +86,12 @@ class TrustedClient:
 class TrustConfig:
     clients: tuple[TrustedClient, ...]
     source: Path | None = field(default=None, compare=False)
+    default_profile: ClientProfile | None = None
+    """For callers whose client has no profile, and for every call with authentication off."""
+
+    def client_profiles(self) -> dict[str, ClientProfile]:
+        """The profile of each client that has one, by ``iss``."""
+        return {c.iss: c.profile for c in self.clients if c.profile is not None}
 
 
 @dataclass(frozen=True, slots=True)

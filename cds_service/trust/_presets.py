@@ -37,6 +37,9 @@ class Preset:
 
     ``fhir_servers_from_iss``: unless the trust file lists ``fhir_servers``, the client may send
     only ``fhirServer`` values under its ``iss`` (for EHRs whose issuer is their FHIR base).
+    ``profile``: the client's profile fields (a ``profile:`` block of the trust file), which the
+    trust file's own ``profile:`` block overrides field by field. The README says where each
+    value comes from.
     """
 
     iss: str
@@ -46,6 +49,7 @@ class Preset:
     warning: str | None = None
     placeholder: bool = False
     fhir_servers_from_iss: bool = False
+    profile: Mapping[str, Any] | None = None
 
 
 PRESETS: Mapping[str, Preset] = MappingProxyType(
@@ -67,6 +71,9 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
             jku=("https://epic.example.invalid/interconnect-fhir-oauth/.well-known/jwks.json",),
             placeholder=True,
             fhir_servers_from_iss=True,
+            # The service's defaults, assumed for Epic (no public document says otherwise): the
+            # template's _count, _sort sent, every resource type asked for, CDS Hooks 2.0.
+            profile=MappingProxyType({"sort": True, "cds_hooks_version": "2.0"}),
         ),
         # Oracle Health (Cerner) signs with ES384 or RS384 and publishes its keys at a jku.
         # Its iss is the tenant's FHIR R4 base (…/r4/<tenant id>), which is also the fhirServer
@@ -78,6 +85,17 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
             jku=("https://oracle-health.example.invalid/.well-known/jwks.json",),
             placeholder=True,
             fhir_servers_from_iss=True,
+            # Its Millennium R4 API: Observation search takes _count up to 200 and has no _sort
+            # (results come newest first); there is no MedicationStatement (home medications
+            # are MedicationRequests). Its CDS Hooks client is assumed to speak 1.0.
+            profile=MappingProxyType(
+                {
+                    "page_size": 200,
+                    "sort": False,
+                    "skip_resources": ("MedicationStatement",),
+                    "cds_hooks_version": "1.0",
+                }
+            ),
         ),
     }
 )

@@ -18,11 +18,12 @@ from .content import Content, ContentError
 from .errors import ConfigurationError
 from .gathering import HttpFhirClient
 from .pipeline import CdsService
+from .profile import ProfileSet, build_profile, build_profile_set
 from .settings import AuthMode, Settings, load_settings
 from .store import Store, sqlite_file
 
 if TYPE_CHECKING:
-    from .trust import TrustConfig
+    from .trust import ClientProfile, TrustConfig
 
 _log = get_logger(__name__)
 
@@ -92,23 +93,64 @@ def load_cards(settings: Settings) -> Content:
 
 
 def _trust_config(settings: Settings) -> TrustConfig | None:
-    """The trusted clients under ``jwt``; None with auth off."""
-    if settings.effective_auth_mode is not AuthMode.JWT:
-        return None
+    """The trust file: its clients under ``jwt``; with auth off, only its ``default_profile``
+    (read when ``CDS_TRUST_FILE`` is set; it then needs no ``clients``)."""
+    auth_on = settings.effective_auth_mode is AuthMode.JWT
     if settings.trust_file is None:
-        raise ConfigurationError(
-            "CDS_AUTH_MODE=jwt needs CDS_TRUST_FILE: the clients this service trusts "
-            "(docs/security.md), or CDS_AUTH_MODE=off for development"
-        )
-    # Imported here: JWT verification (and its cryptography) is not needed with auth off.
+        if auth_on:
+            raise ConfigurationError(
+                "CDS_AUTH_MODE=jwt needs CDS_TRUST_FILE: the clients this service trusts "
+                "(docs/security.md), or CDS_AUTH_MODE=off for development"
+            )
+        return None
+    # Imported here: JWT verification (and its cryptography) is not needed without a trust file.
     from .trust import TrustConfigError, load_trust_config
 
     try:
-        return load_trust_config(settings.trust_file)
+        return load_trust_config(settings.trust_file, require_clients=auth_on)
     except TrustConfigError as exc:
         raise ConfigurationError(
             f"{exc}\nfix the file, or point CDS_TRUST_FILE at another (docs/security.md)"
         ) from None
+
+
+def overlay_content(settings: Settings, trust_file: Path | None, profile: ClientProfile) -> Content:
+    """``cards/`` with a profile's overlay folder on top, loaded and checked like ``cards/``;
+    a problem is a ``ConfigurationError`` naming the trust file, the profile and the file."""
+    assert profile.content is not None
+    try:
+        return startup_content(settings.cards_dir, (profile.content,))
+    except ContentError as exc:
+        raise ConfigurationError(
+            f"trust file {trust_file}: {profile.where}.content ({profile.content_label}): "
+            f"{exc}\nThe service does not start: fix the overlay, or remove it from the trust "
+            "file; cds-service check-config checks the overlays the trust file names"
+        ) from None
+
+
+def load_profiles(settings: Settings, content: Content, trust: TrustConfig | None) -> ProfileSet:
+    """The default profile (the trust file's ``default_profile``, if any) and, under ``jwt``,
+    each client's; every overlay folder loaded and checked once."""
+    if trust is None:
+        return ProfileSet(build_profile(content, public_base_url=settings.public_base_url))
+    auth_on = settings.effective_auth_mode is AuthMode.JWT
+    profiles = build_profile_set(
+        content,
+        public_base_url=settings.public_base_url,
+        default=trust.default_profile,
+        clients=trust.client_profiles() if auth_on else None,
+        load_overlay=lambda profile: overlay_content(settings, trust.source, profile),
+    )
+    _log.info(
+        "profiles.loaded",
+        default=profiles.default.name,
+        clients={iss: profile.name for iss, profile in profiles.by_iss.items()},
+        content={
+            profile.name: profile.content.governance.version.as_dict()
+            for profile in profiles.profiles
+        },
+    )
+    return profiles
 
 
 def build_runtime(settings: Settings | None = None) -> Runtime:
@@ -117,6 +159,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     configure_logging(settings.log_level, access_log=settings.access_log)
     content = load_cards(settings)
     trust = _trust_config(settings)
+    profiles = load_profiles(settings, content, trust)
     store = Store.open(settings.database_url, retention_days=settings.audit_retention_days)
     try:
         settings = _with_hash_key(settings)
@@ -124,7 +167,7 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
         store.close()
         raise
     authenticator: Authenticator | None = None
-    if trust is not None:
+    if trust is not None and settings.effective_auth_mode is AuthMode.JWT:
         from .trust import TrustVerifier
 
         authenticator = TrustVerifier(
@@ -136,9 +179,9 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     else:
         _log.warning("auth.off", detail="authentication is off: development only")
     service = CdsService(
-        settings=settings, content=content, store=store, fhir_client=HttpFhirClient()
+        settings=settings, profiles=profiles, store=store, fhir_client=HttpFhirClient()
     )
-    return Runtime(settings, content, store, service, authenticator)
+    return Runtime(settings, service.content, store, service, authenticator)
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:

@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import UndefinedError
 
@@ -34,6 +34,9 @@ from .protocol import ServiceError, parse_hook_request
 from .render import SUMMARY_LIMIT, TemplateFailure, render_texts, summary_text
 from .rules import ADVICE_SPEC, Finding, MgPlan, RuleConfig, run_rules
 from .scenarios import Scenario
+
+if TYPE_CHECKING:
+    from .trust import ClientProfile, TrustConfig
 
 _UNDEFINED = re.compile(r"^'([^']+)' is undefined$")
 _NO_ATTRIBUTE = re.compile(r"has no attribute '([^']+)'$")
@@ -274,9 +277,10 @@ def fixture_scenarios() -> list[Scenario]:
     return all_scenarios(SCENARIOS_DIR, shift=False) if SCENARIOS_DIR.is_dir() else []
 
 
-def checked_content(directory: Path) -> tuple[Content, ContentCheck]:
-    """Load ``cards/`` and run the content check; ``ContentError`` lists every failing template."""
-    content = load_site_content(directory)
+def checked_content(directory: Path, overlays: Sequence[Path] = ()) -> tuple[Content, ContentCheck]:
+    """Load ``cards/`` (with overlay folders on top) and run the content check;
+    ``ContentError`` lists every failing template."""
+    content = load_site_content(directory, overlays)
     return content, _passing(content)
 
 
@@ -288,11 +292,40 @@ def _passing(content: Content) -> ContentCheck:
     return report
 
 
-def startup_content(directory: Path) -> Content:
-    """The content the service starts with, checked like ``checked_content``; a check that
-    passed for the same content and the same service code is not run again (its result depends
-    on nothing else), so a worker or a restart need not pay for it twice."""
-    content = load_site_content(directory)
+@dataclass(frozen=True, slots=True)
+class OverlayUse:
+    """An overlay folder the trust file names, and the profiles that name it."""
+
+    folder: Path
+    label: str
+    named_by: tuple[str, ...]
+    """``default_profile`` or ``clients[i] (iss)``, for each profile naming the folder."""
+
+
+def trust_overlays(trust: TrustConfig) -> list[OverlayUse]:
+    """Each distinct overlay folder of the trust file's profiles, in the order it is named."""
+    named: list[tuple[str, ClientProfile]] = []
+    if trust.default_profile is not None:
+        named.append(("default_profile", trust.default_profile))
+    for index, client in enumerate(trust.clients):
+        if client.profile is not None:
+            named.append((f"clients[{index}] ({client.iss})", client.profile))
+    uses: dict[Path, OverlayUse] = {}
+    for who, profile in named:
+        if profile.content is None:
+            continue
+        use = uses.get(profile.content)
+        by = (*use.named_by, who) if use else (who,)
+        uses[profile.content] = OverlayUse(profile.content, profile.content_label, by)
+    return list(uses.values())
+
+
+def startup_content(directory: Path, overlays: Sequence[Path] = ()) -> Content:
+    """The content the service starts with (``cards/``, with overlay folders on top), checked
+    like ``checked_content``; a check that passed for the same content and the same service code
+    is not run again (its result depends on nothing else), so a worker or a restart need not pay
+    for it twice."""
+    content = load_site_content(directory, overlays)
     marker = _passed_marker(content)
     if marker.exists():
         return content

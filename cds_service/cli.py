@@ -118,7 +118,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from .engine import trace
     from .gathering import HttpFhirClient
-    from .pipeline import CdsService
+    from .pipeline import CdsService, utc_now
     from .protocol import SERVICES, ServiceError
 
     settings = _settings()
@@ -140,7 +140,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         content=content,
         store=None,
         fhir_client=HttpFhirClient(),
-        **({"clock": lambda: now} if now else {}),
+        clock=(lambda: now) if now else utc_now,
     )
     try:
         result = service.hook(service_id, payload)
@@ -171,7 +171,40 @@ def _check_config(args: argparse.Namespace) -> int:
     print(report.summary())
     for line in report.suggestion_lines():
         print(line)
-    return 0
+    trust_file = args.trust_file or settings.trust_file
+    return _check_overlays(directory, trust_file) if trust_file is not None else 0
+
+
+def _check_overlays(directory: Path, trust_file: Path) -> int:
+    """Each overlay folder the trust file's profiles name, on top of ``directory``, checked as
+    the service does at start-up."""
+    from .checks import checked_content, trust_overlays
+    from .content import ContentError
+    from .trust import TrustConfigError, load_trust_config
+
+    try:
+        trust = load_trust_config(trust_file, require_clients=False)
+    except TrustConfigError as exc:
+        print(f"the trust file is invalid: {exc}", file=sys.stderr)
+        return 1
+    overlays = trust_overlays(trust)
+    print(f"{trust_file}: {len(overlays)} overlay folder{'' if len(overlays) == 1 else 's'}")
+    failed = 0
+    for use in overlays:
+        named_by = ", ".join(use.named_by)
+        try:
+            content, report = checked_content(directory, (use.folder,))
+        except ContentError as exc:
+            print(f"overlay {use.label} (for {named_by}) is invalid: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        version = content.governance.version
+        print(
+            f"overlay {use.label} (for {named_by}): OK, content version {version.version}, "
+            f"released {version.released}, {version.fingerprint}"
+        )
+        print(f"  {report.summary()}")
+    return 1 if failed else 0
 
 
 def _export(store: Any, export: str, since: datetime | None) -> None:
@@ -423,13 +456,20 @@ def _add_check_command(commands: Any) -> None:
         "validate a cards/ directory",
         "Validate a cards/ directory as the service does at start-up: every file, then every "
         "card text rendered for every state the rules produce; a problem is named with its "
-        "file, field or template, and the reason.",
+        "file, field or template, and the reason. With a trust file, each overlay folder its "
+        "profiles name is checked the same way, on top of the directory.",
     )
     check.add_argument(
         "directory",
         nargs="?",
         type=Path,
         help="the directory (default: CDS_CARDS_DIR, else the shipped cards/)",
+    )
+    check.add_argument(
+        "--trust-file",
+        type=Path,
+        help="also check each overlay folder this trust file's profiles name, on top of the "
+        "directory (default: CDS_TRUST_FILE, if set)",
     )
     check.set_defaults(run=_check_config)
 

@@ -19,12 +19,13 @@ from .content import Content
 from .engine import Engine, Evaluation
 from .feedback import parse_feedback
 from .gathering import FetchPolicy, FhirClient, GatheredData, gather, policy_for
-from .profile import Profile, build_profile
+from .profile import Profile, ProfileSet, build_profile
 from .protocol import SERVICES, HookRequest, Issue, ServiceError, parse_hook_request
 from .render import render_card, topic_of
 from .rules import Finding
 from .settings import Settings
 from .store import ShownCard, Store, card_records
+from .versions import CDS_HOOKS_2_0, response_for
 
 if TYPE_CHECKING:  # JWT verification (and cryptography) is imported only when auth is on
     from .trust import VerifiedCaller
@@ -71,10 +72,15 @@ class HookResult:
     patient_hash: str
     silent: tuple[ShownCard, ...] = ()
     """Cards of topics in silent mode: evaluated and audited, never in the response."""
+    profile: str = "default"
+    """The name of the profile the call was served with."""
+    cds_hooks_version: str = CDS_HOOKS_2_0
+    """The version the response is shaped for; the evaluation's cards (what the audit records)
+    are always the 2.0 ones."""
 
     @property
     def response(self) -> dict[str, Any]:
-        return self.evaluation.response()
+        return response_for(self.cds_hooks_version, self.evaluation.cards)
 
 
 class CdsService:
@@ -84,20 +90,32 @@ class CdsService:
         self,
         *,
         settings: Settings,
-        content: Content,
+        content: Content | None = None,
         store: Store | None,
         fhir_client: FhirClient,
         clock: Clock = utc_now,
+        profiles: ProfileSet | None = None,
     ) -> None:
+        """Serves every call with ``content``, or, given ``profiles``, each caller with its
+        client's profile (exactly one of the two)."""
+        if (content is None) == (profiles is None):
+            raise ValueError("give the content or the profiles")
         self.settings = settings
         self.store = store
         self.fhir_client = fhir_client
         self.clock = clock
-        self.profile = build_profile(content, public_base_url=settings.public_base_url)
-        metrics.set_content_info(self.profile.name, content.governance.version.as_dict())
+        if profiles is None:
+            assert content is not None
+            profiles = ProfileSet(build_profile(content, public_base_url=settings.public_base_url))
+        self.profiles = profiles
+        self.profile = profiles.default
+        metrics.CONTENT_INFO.clear()  # this service's profiles only, not an earlier service's
+        for profile in profiles.profiles:
+            metrics.set_content_info(profile.name, profile.content.governance.version.as_dict())
         self.discovery_ids = frozenset(SERVICES)
 
-    # The default profile's parts, for callers that do not care about profiles.
+    # The default profile's parts: discovery and topic pages are served from it (they are not
+    # per caller: discovery and the pages are read without a token).
     @property
     def content(self) -> Content:
         return self.profile.content
@@ -111,8 +129,9 @@ class CdsService:
         return self.profile.discovery
 
     def profile_for(self, caller: VerifiedCaller | None) -> Profile:
-        """The profile a caller is served with (one default profile for every caller, for now)."""
-        return self.profile
+        """The profile of the caller's client; the default one for a client without a profile,
+        and for every call with authentication off (no caller)."""
+        return self.profiles.for_iss(caller.iss if caller is not None else None)
 
     def gather(
         self,
@@ -174,7 +193,14 @@ class CdsService:
             )
             for finding in silenced
         )
-        return HookResult(request, evaluation, hashed, silent)
+        return HookResult(
+            request,
+            evaluation,
+            hashed,
+            silent,
+            profile=profile.name,
+            cds_hooks_version=profile.cds_hooks_version,
+        )
 
     def hook(
         self,
@@ -200,6 +226,7 @@ class CdsService:
             hook=request.hook,
             hook_instance=request.hook_instance,
             patient=result.patient_hash,
+            profile=result.profile,
             topics=[topic_of(card) for card in result.evaluation.cards],
             silent=[item.topic for item in result.silent],
             withheld=[topic for topic, why in result.evaluation.withheld if why != SILENT],

@@ -149,7 +149,12 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 1
     output: dict[str, Any] = dict(result.response)
     if args.trace:
-        output["trace"] = trace(result.evaluation)
+        # The client's configuration options (what differs from the defaults); the cards they
+        # left out are in the trace's "withheld", each with the option that removed it.
+        output["trace"] = {
+            **trace(result.evaluation),
+            "configuration": result.configuration.as_dict(),
+        }
     sys.stdout.buffer.write(orjson.dumps(output, option=orjson.OPT_INDENT_2) + b"\n")
     return 0
 

@@ -19,6 +19,13 @@ from .content import Content
 from .engine import Engine, Evaluation
 from .feedback import parse_feedback
 from .gathering import FetchPolicy, FhirClient, GatheredData, gather, policy_for
+from .options import (
+    DEFAULT_CONFIGURATION,
+    Configuration,
+    client_configuration,
+    configured,
+    removed_by_configuration,
+)
 from .profile import Profile, ProfileSet, build_profile
 from .protocol import SERVICES, HookRequest, Issue, ServiceError, parse_hook_request
 from .render import render_card, topic_of
@@ -77,6 +84,8 @@ class HookResult:
     cds_hooks_version: str = CDS_HOOKS_2_0
     """The version the response is shaped for; the evaluation's cards (what the audit records)
     are always the 2.0 ones."""
+    configuration: Configuration = DEFAULT_CONFIGURATION
+    """What the client's configuration options asked of this call."""
 
     @property
     def response(self) -> dict[str, Any]:
@@ -167,6 +176,8 @@ class CdsService:
         inline: bool = False,
     ) -> HookResult:
         profile = self.profile_for(caller)
+        # A bad option is a 400 before any data is fetched.
+        configuration = client_configuration(request, profile.content)
         data = self.gather(request, profile, caller=caller, inline=inline)
         hashed = patient_hash(self.settings.patient_hash_key, request.patient_id)
         silenced: list[Finding] = []
@@ -178,7 +189,10 @@ class CdsService:
             medications=data.medications,
             now=now,
             suppress=_silencing(
-                self._suppressor(profile, service_id, hashed, now, inline=inline),
+                configured(
+                    self._suppressor(profile, service_id, hashed, now, inline=inline),
+                    configuration,
+                ),
                 _silent_topics(profile.content),
                 silenced,
             ),
@@ -200,6 +214,7 @@ class CdsService:
             silent,
             profile=profile.name,
             cds_hooks_version=profile.cds_hooks_version,
+            configuration=configuration,
         )
 
     def hook(
@@ -229,7 +244,12 @@ class CdsService:
             profile=result.profile,
             topics=[topic_of(card) for card in result.evaluation.cards],
             silent=[item.topic for item in result.silent],
-            withheld=[topic for topic, why in result.evaluation.withheld if why != SILENT],
+            withheld=[
+                topic for topic, why in result.evaluation.withheld if _snoozed_or_capped(why)
+            ],
+            configured=[
+                topic for topic, why in result.evaluation.withheld if removed_by_configuration(why)
+            ],
             ms=round((time.perf_counter() - started) * 1000, 2),
         )
         return result
@@ -262,7 +282,7 @@ class CdsService:
         for card in result.evaluation.cards:
             metrics.CARDS.labels(topic_of(card), card["indicator"]).inc()
         for topic, reason in result.evaluation.withheld:
-            if reason != SILENT:
+            if _snoozed_or_capped(reason):
                 metrics.CARDS_SNOOZED.labels(topic).inc()
 
     def _record(
@@ -316,6 +336,12 @@ class CdsService:
             raise ServiceError(503, [Issue("feedback could not be stored", "transient")]) from None
         _log.info("feedback.stored", service=service_id, items=len(items), stored=str(stored))
         return {}
+
+
+def _snoozed_or_capped(reason: str) -> bool:
+    """Withheld by snooze, order-select coordination or the card cap: not by silent mode, nor
+    by the client's configuration (which the client asked for)."""
+    return reason != SILENT and not removed_by_configuration(reason)
 
 
 def _silent_topics(content: Content) -> frozenset[str]:

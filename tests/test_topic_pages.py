@@ -149,6 +149,29 @@ def test_json_on_accept_application_json() -> None:
     assert page["content"] == content.governance.version.as_dict()
 
 
+def test_the_json_page_says_whether_the_topic_is_enabled_and_the_content_version(
+    tmp_path: Path,
+) -> None:
+    cards = tmp_path / "cards"
+    shutil.copytree(CARDS, cards)
+    topic = cards / "topics" / "mg-declining.yaml"
+    text = topic.read_text(encoding="utf-8")
+    assert "\nenabled: true\n" in text
+    topic.write_text(text.replace("\nenabled: true\n", "\nenabled: false\n"), encoding="utf-8")
+    content = load_site_content(cards)
+    client = client_for(content)
+    off = client.get("/cds-services/topics/mg-declining", headers=JSON).json()
+    on = client.get("/cds-services/topics/mg-digoxin", headers=JSON).json()
+    assert (off["enabled"], on["enabled"]) == (False, True)
+    version = content.governance.version.as_dict()
+    assert off["content"] == on["content"] == version
+    assert set(version) == {"version", "released", "fingerprint"}
+    assert (
+        version["version"]
+        == yaml.safe_load((cards / "settings.yaml").read_text())["content_version"]
+    )
+
+
 def test_the_index_lists_every_topic() -> None:
     client = client_for()
     html = client.get("/cds-services/topics")

@@ -44,6 +44,29 @@ class HookContext(BaseModel):
     )
 
 
+_OPTION_VALUES = "option code → value (true/false, or an integer for max-cards)"
+
+
+class RequestExtension(BaseModel):
+    """The request's ``extension``: the client's configuration options. Codes the service does
+    not offer are ignored; a value of the wrong type or out of range is a 400 naming it."""
+
+    model_config = _OPEN
+
+    configuration: dict[str, bool | int] | None = Field(
+        default=None,
+        alias="cds-service.configuration",
+        description=f"{_OPTION_VALUES}; the codes discovery offers for this service",
+        examples=[{"max-cards": 2, "info-cards": False, "mg-declining": False}],
+    )
+    crd_configuration: dict[str, bool | int] | None = Field(
+        default=None,
+        alias="davinci-crd.configuration",
+        description=f"{_OPTION_VALUES}, as Da Vinci CRD clients send it; "
+        '"cds-service.configuration" wins for a code sent in both',
+    )
+
+
 class HookRequest(BaseModel):
     """A CDS Hooks 2.0.1 request. Prefetch keys that are absent are fetched from ``fhirServer``."""
 
@@ -59,6 +82,7 @@ class HookRequest(BaseModel):
         description="the discovery document's prefetch keys, each a FHIR resource or Bundle; "
         "null means no data, an OperationOutcome means the data is unavailable (412)",
     )
+    extension: RequestExtension | None = None
 
 
 class Source(BaseModel):
@@ -108,16 +132,36 @@ class CdsResponse(BaseModel):
     systemActions: list[Action] | None = None
 
 
+class ConfigurationOption(BaseModel):
+    """An option a client may set per call (after Da Vinci CRD's configuration-options)."""
+
+    code: str = Field(description="a topic code, max-cards or info-cards")
+    type: Literal["boolean", "integer"]
+    name: str
+    description: str
+    default: bool | int = Field(description="the behaviour when the option is not sent")
+
+
+class ServiceExtension(BaseModel):
+    """Facts about this deployment (``cds-service.version``, ``cds-service.content``,
+    ``cds-service.topics``) and the options a client may send."""
+
+    model_config = _OPEN
+
+    configuration_options: list[ConfigurationOption] = Field(
+        alias="cds-service.configuration-options",
+        description="each topic of this service's hook that is enabled and live, then "
+        "max-cards and info-cards",
+    )
+
+
 class ServiceDefinition(BaseModel):
     hook: str
     id: str
     title: str
     description: str
     prefetch: dict[str, str] = Field(description="prefetch key → FHIR query template")
-    extension: dict[str, Any] = Field(
-        default={},
-        description='facts about this deployment, e.g. "cds-service.version"',
-    )
+    extension: ServiceExtension
 
 
 class Discovery(BaseModel):

@@ -82,7 +82,10 @@ def _hook_operations(*, auth_off: bool) -> dict[str, dict[str, Any]]:
                 "summary": "Call a service: the cards for this hook",
                 "description": (
                     "Prefetch first; a key that is absent is fetched from fhirServer with the "
-                    "fhirAuthorization token, under one deadline (CDS_FHIR_TIMEOUT_S)."
+                    "fhirAuthorization token, under one deadline (CDS_FHIR_TIMEOUT_S). The "
+                    "options a service offers in discovery (its extension's "
+                    "cds-service.configuration-options) may be set per call in "
+                    "extension.cds-service.configuration; a bad value is a 400 naming it."
                 ),
                 "operationId": "callService",
                 **secured,

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._data import FHIR_PATH
 
-_ALLOW_METHODS = "GET, HEAD, OPTIONS"
+_ALLOW_METHODS = "GET, HEAD, POST, OPTIONS"  # POST: a search by POST [type]/_search
 _DEFAULT_HEADERS = "Accept, Authorization, Content-Type, Prefer"
 _MAX_AGE = "600"
 

@@ -4,6 +4,11 @@ For the CDS Hooks sandbox and tests: Patient read, searches by patient, code, st
 ``_count`` (paged with ``Bundle.link`` next), ``_sort``, and ``/metadata``. Unknown search
 parameters are ignored as FHIR allows: they are left out of ``Bundle.link`` self and named in an
 information ``OperationOutcome`` entry (``search.mode`` outcome). It is not a FHIR server.
+
+A search is ``GET [type]?params``, ``GET [type]/_search?params`` or ``POST [type]/_search`` with
+a form-encoded body (what the sandbox tries first for each prefetch): the parameters of the
+query string and the body are combined, and the answer is the same Bundle, its links GET URLs.
+Searching never writes; every other POST, PUT, PATCH or DELETE is a 405.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ from ._index import TYPES, SearchResult
 from ._search import SearchError
 
 FHIR_JSON = "application/fhir+json"
+FORM = "application/x-www-form-urlencoded"
 _SAFE = "|,:/"
+# A form of search parameters is a few hundred bytes; the demo reads no more than this.
+MAX_FORM_BYTES = 64 * 1024
 
 
 def _fhir(body: Any, status: int = 200) -> Response:
@@ -139,6 +147,39 @@ def _url(base: str, resource_type: str, query: list[tuple[str, str]]) -> str:
     return f"{base}/{resource_type}?{urlencode(query, safe=_SAFE)}"
 
 
+class _FormError(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+async def form_parameters(request: Request) -> list[tuple[str, str]]:
+    """The search parameters of a ``POST _search`` body: form-encoded (415 otherwise; an
+    empty body may come without a Content-Type), at most ``MAX_FORM_BYTES`` (413), UTF-8."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise _FormError(
+                outcome(413, f"a search form is at most {MAX_FORM_BYTES} bytes", "too-costly")
+            )
+    if not body and not media:
+        return []
+    if media != FORM:
+        raise _FormError(
+            outcome(
+                415,
+                f"POST _search takes its parameters as {FORM}, not {media or 'no Content-Type'}",
+                "not-supported",
+            )
+        )
+    try:
+        text = bytes(body).decode("utf-8")
+    except UnicodeDecodeError:
+        raise _FormError(outcome(400, "the search form is not UTF-8", "invalid")) from None
+    return parse_qsl(text, keep_blank_values=True)
+
+
 def fhir_router(data: DemoData) -> APIRouter:
     """The routes of the demo FHIR endpoint, to include with the ``/demo/fhir`` prefix."""
     router = APIRouter()
@@ -148,18 +189,33 @@ def fhir_router(data: DemoData) -> APIRouter:
     async def metadata(request: Request) -> Response:
         return _fhir(capability_statement(fhir_base(request)))
 
-    @router.get("/{resource_type}")
-    async def search(resource_type: str, request: Request) -> Response:
+    def answer(resource_type: str, request: Request, form: list[tuple[str, str]]) -> Response:
         if not index.supports(resource_type):
             return outcome(
                 404, f"the demo FHIR test double has no {resource_type} resources", "not-supported"
             )
-        params = parse_qsl(request.url.query, keep_blank_values=True)
+        params = [*parse_qsl(request.url.query, keep_blank_values=True), *form]
         try:
             result = index.search(resource_type, params)
         except SearchError as exc:
             return outcome(400, str(exc), "invalid")
         return _fhir(searchset(fhir_base(request), resource_type, result))
+
+    @router.get("/{resource_type}")
+    async def search(resource_type: str, request: Request) -> Response:
+        return answer(resource_type, request, [])
+
+    @router.get("/{resource_type}/_search")
+    async def search_get(resource_type: str, request: Request) -> Response:
+        return answer(resource_type, request, [])
+
+    @router.post("/{resource_type}/_search")
+    async def search_post(resource_type: str, request: Request) -> Response:
+        try:
+            form = await form_parameters(request)
+        except _FormError as exc:
+            return exc.response
+        return answer(resource_type, request, form)
 
     @router.get("/{resource_type}/{resource_id}")
     async def read(resource_type: str, resource_id: str) -> Response:

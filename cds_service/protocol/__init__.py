@@ -1,6 +1,18 @@
-"""CDS Hooks protocol: the request envelope, the FHIR resources it carries, discovery, and
-client-facing errors."""
+"""CDS Hooks protocol: the request envelope, the FHIR resources it carries, discovery, the
+client's configuration options, and client-facing errors."""
 
+from ._configuration import (
+    CONFIGURATION_EXTENSION,
+    CONFIGURATION_OPTIONS_EXTENSION,
+    CRD_CONFIGURATION_EXTENSION,
+    DEFAULT_CONFIGURATION,
+    INFO_CARDS,
+    MAX_CARDS,
+    Configuration,
+    ConfigurationOption,
+    configuration_options,
+    read_configuration,
+)
 from ._decode import decode_hook_body
 from ._resources import (
     BundleEntry,
@@ -38,8 +50,14 @@ from .request import (
 )
 
 __all__ = [
+    "CONFIGURATION_EXTENSION",
+    "CONFIGURATION_OPTIONS_EXTENSION",
     "CONTENT_EXTENSION",
+    "CRD_CONFIGURATION_EXTENSION",
+    "DEFAULT_CONFIGURATION",
     "HOOK_REQUIRED_CONTEXT",
+    "INFO_CARDS",
+    "MAX_CARDS",
     "OPTIONAL_PREFETCH",
     "SERVICES",
     "TOPICS_EXTENSION",
@@ -48,6 +66,8 @@ __all__ = [
     "BundleLink",
     "CodeableConcept",
     "Coding",
+    "Configuration",
+    "ConfigurationOption",
     "DataUnavailable",
     "Dosage",
     "EntrySearch",
@@ -64,11 +84,13 @@ __all__ = [
     "ServiceError",
     "Subject",
     "as_resource",
+    "configuration_options",
     "decode_hook_body",
     "decode_json",
     "discovery_document",
     "operation_outcome",
     "parse_hook_request",
     "prefetch_templates",
+    "read_configuration",
     "topic_page_url",
 ]

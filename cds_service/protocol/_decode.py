@@ -3,8 +3,9 @@
 A realistic patient-view body is mostly what no rule reads: narrative, ``meta``, categories,
 reference ranges, subjects, dosage instructions, Bundle ``fullUrl``s. msgspec decodes the body
 against the schema below, builds the tolerant subset models of ``_resources`` for prefetch, and
-skips every other member of a FHIR resource or Bundle in C. The envelope (``context`` included)
-stays plain JSON for ``parse_hook_request`` and the prefetch templates.
+skips every other member of a FHIR resource or Bundle in C. The envelope (``context`` and
+``extension`` included) stays plain JSON for ``parse_hook_request``, the prefetch templates and
+the configuration options.
 
 A body that does not fit the schema (a ``prefetch`` that is not an object, nesting deep enough to
 exhaust recursion: at the interpreter's default limit msgspec gives up before orjson's 1,024
@@ -34,6 +35,7 @@ class _HookBody(TypedDict, total=False):
     fhirAuthorization: Any
     context: Any
     prefetch: dict[str, OrJson[Resource]] | None
+    extension: Any
 
 
 # Decimal keeps a number as the lab wrote it ("3.0", "1.20"): cards quote results with the

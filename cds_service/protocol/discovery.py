@@ -8,6 +8,7 @@ from typing import Any
 
 from .. import __version__
 from ..content import Content, TopicSpec
+from ._configuration import CONFIGURATION_OPTIONS_EXTENSION, configuration_options
 
 # Discovery's ``extension`` keys (CDS Hooks 2.0.1 extensions are namespaced JSON members).
 CONTENT_EXTENSION = "cds-service.content"
@@ -97,8 +98,8 @@ def prefetch_templates(content: Content) -> dict[str, str]:
 
 
 def service_extension(content: Content, public_base_url: str = "") -> dict[str, Any]:
-    """The ``extension`` object of every service definition: the service's version, the
-    content's version and fingerprint, and each topic's page."""
+    """What the ``extension`` object of every service definition shares: the service's
+    version, the content's version and fingerprint, and each topic's page."""
     return {
         VERSION_EXTENSION: __version__,
         CONTENT_EXTENSION: content.governance.version.as_dict(),
@@ -111,6 +112,8 @@ def service_extension(content: Content, public_base_url: str = "") -> dict[str, 
 def discovery_document(
     content: Content, specs: Sequence[TopicSpec], *, public_base_url: str = ""
 ) -> dict[str, Any]:
+    """The services, each with its prefetch templates and an ``extension`` holding what
+    ``service_extension`` gives plus the configuration options of its hook."""
     templates = prefetch_templates(content)
     extension = service_extension(content, public_base_url)
     services = []
@@ -127,7 +130,13 @@ def discovery_document(
                 "title": service.title,
                 "description": f"{service.description} Topics: {'; '.join(topics)}.",
                 "prefetch": templates,
-                "extension": extension,
+                "extension": {
+                    **extension,
+                    CONFIGURATION_OPTIONS_EXTENSION: [
+                        option.as_dict()
+                        for option in configuration_options(content, specs, service.hook)
+                    ],
+                },
             }
         )
     return {"services": services}

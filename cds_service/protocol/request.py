@@ -37,6 +37,14 @@ class HookRequest(BaseModel):
     fhir_authorization: FhirAuthorization | None = Field(default=None, alias="fhirAuthorization")
     context: dict[str, Any]
     prefetch: dict[str, Any] | None = None
+    extension: dict[str, Any] | None = None
+    """Kept for the configuration it may carry (``read_configuration``); its other members are
+    ignored, and so is an ``extension`` that is not an object, as before options existed."""
+
+    @field_validator("extension", mode="before")
+    @classmethod
+    def _object_or_nothing(cls, value: Any) -> Any:
+        return value if isinstance(value, dict) else None
 
     @field_validator("fhir_server")
     @classmethod

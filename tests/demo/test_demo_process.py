@@ -4,7 +4,8 @@ The sandbox runs in the browser: it reads ``/metadata``, the patient and the pat
 conditions from ``fhirServiceUrl``, fills in each service's prefetch templates with the patient
 id, URI-encodes every query value, fetches them from the FHIR server itself (so CORS headers
 must be there) and posts the hook call with the results as ``prefetch``. For Rx View and Rx Sign
-it sends its draft MedicationRequest (``request-123``, no ``Bundle.type``).
+it sends its draft MedicationRequest (``request-123``, no ``Bundle.type``). A search is tried
+first as ``POST [type]/_search`` with a form body, then as ``GET``: both must answer.
 """
 
 from __future__ import annotations
@@ -35,6 +36,20 @@ def sandbox_query(template: str, patient_id: str) -> str:
     path, query = filled.split("?", 1)
     params = sorted(parse_qsl(query, keep_blank_values=True))
     return path + "?" + "&".join(f"{k}={quote(v, safe=_URI_COMPONENT_SAFE)}" for k, v in params)
+
+
+def _cors_post_search(fhir: str, query: str) -> requests.Response:
+    """The search as a form posted to ``[type]/_search``, as the browser sends it."""
+    resource_type, params = query.split("?", 1)
+    response = requests.post(
+        f"{fhir}/{resource_type}/_search",
+        data=params,
+        headers={**BROWSER, "Content-Type": "application/x-www-form-urlencoded;charset=utf-8"},
+        timeout=10,
+    )
+    allowed = response.headers.get("access-control-allow-origin")
+    assert allowed in ("*", SANDBOX_ORIGIN), f"no CORS header on POST {query}"
+    return response
 
 
 def _cors_get(url: str) -> requests.Response:
@@ -106,9 +121,14 @@ def test_the_sandbox_sees_every_topic(tmp_path: Path) -> None:
                 service = by_hook[hook]
                 prefetch = {}
                 for key, template in service["prefetch"].items():
-                    response = _cors_get(f"{fhir}/{sandbox_query(template, patient.patient_id)}")
+                    query = sandbox_query(template, patient.patient_id)
+                    response = _cors_get(f"{fhir}/{query}")
                     assert response.status_code == 200, (patient.scenario, key, response.text)
                     prefetch[key] = response.json()
+                    if "?" in query:
+                        posted = _cors_post_search(fhir, query)
+                        assert posted.status_code == 200, (patient.scenario, key, posted.text)
+                        assert posted.json() == prefetch[key], (patient.scenario, key)
                 call = requests.post(
                     f"{base}/cds-services/{service['id']}",
                     json=_hook_request(patient, hook, fhir, prefetch),

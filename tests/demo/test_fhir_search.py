@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 
+from cds_service.protocol import prefetch_templates
+
+from ..support import shipped_content
 from .support import FHIR, SANDBOX_ORIGIN, demo_client
 
 LOINC = "http://loinc.org"
@@ -321,3 +324,142 @@ def test_self_link_lists_each_applied_parameter_once(client: TestClient) -> None
         e["resource"] for e in bundle["entry"] if e.get("search", {}).get("mode") == "outcome"
     ]
     assert "_sort=flavour" in outcome["issue"][0]["diagnostics"]
+
+
+# -- POST [type]/_search -------------------------------------------------------------------------
+
+# How the sandbox posts a search: the prefetch query as a form, from the browser.
+SANDBOX_FORM = {
+    "Origin": SANDBOX_ORIGIN,
+    "Accept": "application/json+fhir",
+    "Authorization": "Bearer sandbox-token",
+    "Content-Type": "application/x-www-form-urlencoded;charset=utf-8",
+}
+
+
+def _sandbox_form(query: str) -> str:
+    """The query's parameters encoded as the browser encodes a form (encodeURIComponent)."""
+    return "&".join(f"{k}={quote(v, safe=_URI_SAFE)}" for k, v in parse_qsl(query))
+
+
+_URI_SAFE = "-_.!~*'()"
+
+
+@pytest.mark.parametrize(
+    "key", ["observations", "medicationRequests", "medicationStatements", "conditions"]
+)
+def test_post_search_answers_each_prefetch_query_as_get_does(client: TestClient, key: str) -> None:
+    template = prefetch_templates(shipped_content())[key]
+    filled = template.replace("{{context.patientId}}", "t-anna")
+    resource_type, query = filled.split("?", 1)
+    expected = _search(client, filled)
+    response = client.post(
+        f"/demo/fhir/{resource_type}/_search", content=_sandbox_form(query), headers=SANDBOX_FORM
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.json() == expected
+
+
+def test_post_search_combines_the_query_string_and_the_form(client: TestClient) -> None:
+    expected = _search(client, "Observation?patient=t-anna&_count=2&_sort=-date")
+    response = client.post(
+        "/demo/fhir/Observation/_search?patient=t-anna",
+        content="_count=2&_sort=-date",
+        headers=SANDBOX_FORM,
+    )
+    assert response.json() == expected
+    # the links are GET URLs the client can follow
+    assert _link(expected, "next") == (
+        f"{FHIR}/Observation?patient=t-anna&_count=2&_sort=-date&_offset=2"
+    )
+
+
+def test_get_search_on_the_search_path_is_the_same_search(client: TestClient) -> None:
+    assert _search(client, "Observation/_search?patient=t-bob") == _search(
+        client, "Observation?patient=t-bob"
+    )
+
+
+def test_post_search_without_a_body_searches_the_query_string(client: TestClient) -> None:
+    response = client.post("/demo/fhir/Observation/_search?patient=t-bob")
+    assert response.status_code == 200
+    assert _ids(response.json()) == ["t-bob-mg-1"]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", b'{"patient": "t-anna"}'),
+        ("application/fhir+json", b'{"resourceType": "Parameters"}'),
+        ("multipart/form-data; boundary=x", b"--x--"),
+        (None, b"patient=t-anna"),
+    ],
+)
+def test_post_search_takes_only_a_form(
+    client: TestClient, content_type: str | None, body: bytes
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.post("/demo/fhir/Observation/_search", content=body, headers=headers)
+    assert response.status_code == 415
+    named = content_type.split(";")[0] if content_type else "no Content-Type"
+    assert response.json() == {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "error",
+                "code": "not-supported",
+                "diagnostics": "POST _search takes its parameters as "
+                f"application/x-www-form-urlencoded, not {named}",
+            }
+        ],
+    }
+
+
+def test_post_search_errors_are_those_of_get(client: TestClient) -> None:
+    bad = client.post("/demo/fhir/Observation/_search", content="date=bad", headers=SANDBOX_FORM)
+    assert bad.status_code == 400
+    assert bad.json() == client.get("/demo/fhir/Observation?date=bad").json()
+    unknown = client.post(
+        "/demo/fhir/Encounter/_search", content="patient=t-anna", headers=SANDBOX_FORM
+    )
+    assert unknown.status_code == 404
+    huge = client.post(
+        "/demo/fhir/Observation/_search",
+        content="patient=" + "x" * 70_000,
+        headers=SANDBOX_FORM,
+    )
+    assert huge.status_code == 413
+    not_utf8 = client.post(
+        "/demo/fhir/Observation/_search", content=b"patient=\xff", headers=SANDBOX_FORM
+    )
+    assert not_utf8.status_code == 400
+
+
+def test_post_search_writes_nothing(client: TestClient) -> None:
+    before = _search(client, "Observation?_count=1000")
+    form = "resourceType=Observation&id=t-new&patient=t-anna&status=final"
+    assert client.post(
+        "/demo/fhir/Observation/_search", content=form, headers=SANDBOX_FORM
+    ).is_success
+    assert _search(client, "Observation?_count=1000") == before
+    assert client.get("/demo/fhir/Observation/t-new").status_code == 404
+    # a POST anywhere else is still refused
+    assert (
+        client.post("/demo/fhir/Observation", content=form, headers=SANDBOX_FORM).status_code == 405
+    )
+
+
+def test_the_preflight_of_a_post_search_allows_it(client: TestClient) -> None:
+    response = client.options(
+        "/demo/fhir/Observation/_search",
+        headers={
+            "Origin": SANDBOX_ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
+    assert response.status_code == 204
+    assert "POST" in response.headers["access-control-allow-methods"]
+    assert response.headers["access-control-allow-origin"] == "*"

@@ -18,7 +18,7 @@ from .blocking import WouldBlock
 from .content import Content
 from .engine import Engine, Evaluation
 from .feedback import parse_feedback
-from .gathering import FetchPolicy, FhirClient, GatheredData, gather, policy_for
+from .gathering import FetchPolicy, FhirClient, GatheredData, ServerMemory, gather, policy_for
 from .profile import Profile, build_profile
 from .protocol import SERVICES, HookRequest, Issue, ServiceError, parse_hook_request
 from .render import render_card, topic_of
@@ -93,6 +93,8 @@ class CdsService:
         self.store = store
         self.fhir_client = fhir_client
         self.clock = clock
+        # What each FHIR server's refusals taught the fallback (types it lacks, page size, sort).
+        self.server_memory = ServerMemory()
         self.profile = build_profile(content, public_base_url=settings.public_base_url)
         metrics.set_content_info(self.profile.name, content.governance.version.as_dict())
         self.discovery_ids = frozenset(SERVICES)
@@ -136,6 +138,7 @@ class CdsService:
             policy=fetch_policy(caller),
             host_concurrency=s.fhir_host_concurrency,
             server=profile.fhir,
+            memory=self.server_memory,
         )
 
     def evaluate(

@@ -16,6 +16,7 @@ sort, retried once without it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -129,11 +130,20 @@ class Rejection:
     """Retry without ``_sort``."""
 
 
+@functools.lru_cache(maxsize=256)
+def _words(words: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(word) for word in words)
+    return re.compile(rf"(?<![A-Za-z0-9_])(?:{alternatives})(?![A-Za-z0-9_])", re.IGNORECASE)
+
+
 def _mentions(text: str, *words: str) -> bool:
-    return any(
-        re.search(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])", text, re.IGNORECASE)
-        for word in words
-    )
+    """Whether ``text`` has one of ``words`` as a whole word, in any case."""
+    return _words(words).search(text) is not None
+
+
+# Compiled now rather than in the first call that meets a strict server.
+_words(("_count", "count"))
+_words(("_sort", "sort", "sorting"))
 
 
 def smaller_page(sent: str, texts: Iterable[str]) -> int | None:

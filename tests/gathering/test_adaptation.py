@@ -488,3 +488,31 @@ def test_a_call_moved_off_the_event_loop_counts_once(
     assert counts() == before
     _gather(strict, client, None, prefetch=prefetch)
     assert [b - a for a, b in zip(before, counts(), strict=True)] == [1.0, 1.0, 1.0]
+
+
+def test_what_a_refusal_says_never_reaches_the_logs_or_the_notes(
+    strict: StrictServer, client: RequestsFhirClient
+) -> None:
+    """A server may echo the query, the patient id with it, in its OperationOutcome."""
+    echo = f"MedicationStatement?patient={PATIENT_ID}&status=active: status is not supported"
+    strict.statements = (400, outcome("not-supported", diagnostics=echo))
+    strict.max_count = 200
+    with capture_logs() as logs, pytest.raises(DataUnavailable) as raised:
+        _gather(strict, client, ServerMemory())
+    assert PATIENT_ID not in repr(logs)
+    assert PATIENT_ID not in str(raised.value)
+    strict.statements = None
+    respond = strict.respond
+
+    def echoing(path: str, query: Mapping[str, list[str]]) -> tuple[int, Any] | None:
+        status, body = respond(path, query) or (404, None)
+        if status != 200:  # every refusal names the patient
+            body = outcome(body["issue"][0]["code"], diagnostics=f"{body} for {PATIENT_ID}")
+        return status, body
+
+    strict.fhir.respond = echoing
+    with capture_logs() as logs:
+        data = _gather(strict, client, ServerMemory())
+    adapted = [n for n in data.notes if "refused" in n or "does not support" in n]
+    assert len(adapted) == 3  # _count, _sort, MedicationStatement: each refusal was read
+    assert PATIENT_ID not in repr(logs) + repr(data.notes)

@@ -436,7 +436,12 @@ class _FetchRun:
 
     def _unsupported(self, key: str, resource_type: str) -> None:
         """The server said it does not have the key's type: no data when the rules can do
-        without it (remembered), else a 412 that says so."""
+        without it (remembered), else a 412 that says so.
+
+        Only this answer makes ``medicationStatements`` "no data". A server error or a timeout
+        on it stays a 412 (``fail``; it is not an optional key): a statement may be the only
+        record of a calcineurin inhibitor or a magnesium supplement, and losing it silently
+        could change a card. A server without the type has no such record to lose."""
         if resource_type not in DISPENSABLE_RESOURCES:
             self.collected.fail(key, SERVER_UNSUPPORTED)
             return

@@ -45,8 +45,24 @@ PREFETCH = Counter(
 )
 FHIR_FALLBACK = Counter(
     "cds_fhir_fallback_total",
-    "FHIR server fetches by outcome (ok, failed, timeout, refused)",
+    "FHIR server fetches by outcome (ok, failed, timeout, refused, unsupported: the server "
+    "does not have the resource type); a search asked again counts once",
     ["outcome"],
+    registry=REGISTRY,
+)
+FHIR_ADAPTATIONS = Counter(
+    "cds_fhir_adaptations_total",
+    "Requests a FHIR server refused that taught the service how to ask it (remembered per "
+    "server): unsupported_type, page_size (_count too large), sort (_sort not supported)",
+    ["kind", "resource"],
+    registry=REGISTRY,
+)
+FHIR_UNSUPPORTED = Counter(
+    "cds_fhir_unsupported_total",
+    "Prefetch keys and Medication references taken as no data because the FHIR server does not "
+    "have the resource type, by where that was known from: server (its answer to this call), "
+    "memory (an earlier answer) or profile (the client's trust-file profile)",
+    ["resource", "known_from"],
     registry=REGISTRY,
 )
 FEEDBACK = Counter(

@@ -18,7 +18,7 @@ from .blocking import WouldBlock
 from .content import Content
 from .engine import Engine, Evaluation
 from .feedback import parse_feedback
-from .gathering import FetchPolicy, FhirClient, GatheredData, gather, policy_for
+from .gathering import FetchPolicy, FhirClient, GatheredData, ServerMemory, gather, policy_for
 from .options import (
     DEFAULT_CONFIGURATION,
     Configuration,
@@ -113,6 +113,8 @@ class CdsService:
         self.store = store
         self.fhir_client = fhir_client
         self.clock = clock
+        # What each FHIR server's refusals taught the fallback (types it lacks, page size, sort).
+        self.server_memory = ServerMemory()
         if profiles is None:
             assert content is not None
             profiles = ProfileSet(build_profile(content, public_base_url=settings.public_base_url))
@@ -164,6 +166,7 @@ class CdsService:
             policy=fetch_policy(caller),
             host_concurrency=s.fhir_host_concurrency,
             server=profile.fhir,
+            memory=self.server_memory,
         )
 
     def evaluate(

@@ -79,3 +79,32 @@ def test_quick_simulate_benchmark_reports_throughput_and_memory(tmp_path: Path) 
         assert row["patients"] == 60
         assert row["patients_per_s"] > 0 and row["patients_per_cpu_s"] > 0
         assert row["peak_rss_mib"] > 0
+
+
+@pytest.mark.slow
+def test_quick_fallback_benchmark_reports_what_the_service_adds(tmp_path: Path) -> None:
+    out = tmp_path / "fallback.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.fallback", "--quick", "--sizes", "10", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| Observations | calls | latency p50 / p95 / p99 ms |" in result.stdout
+    report = json.loads(out.read_text())
+    assert report["fhir_latency_ms"] == 20.0
+    [row] = report["sizes"]
+    assert row["observations"] == 10 and row["calls"] == 20
+    # The first call meets the server's limits; the service remembers them for the rest.
+    assert row["first_call"]["refused"] == [
+        "MedicationStatement 404",
+        "Observation 400 _count=1000 _sort=-date",
+        "Observation 400 _count=200 _sort=-date",
+    ]
+    assert row["calls_with_refused_requests"] == 0
+    assert row["fhir_requests_per_call"] == [4]  # Patient, Observations, orders, Conditions
+    for figure in ("latency", "slowest_fhir_request", "overhead", "full_prefetch_latency"):
+        assert set(row[figure]) == {"p50_ms", "p95_ms", "p99_ms", "max_ms"}
+    assert row["slowest_fhir_request"]["p50_ms"] >= 20  # the server's fixed latency

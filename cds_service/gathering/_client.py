@@ -23,6 +23,30 @@ class FhirRefusedError(FhirFetchError):
     """The call's ``FetchPolicy`` does not allow this fetch; the message says why."""
 
 
+class FhirStatusError(FhirFetchError):
+    """The server answered with a status other than 2xx; the message is "HTTP <status>".
+
+    For a 4xx, ``codes`` are the issue codes of the OperationOutcome it sent (``not-supported``,
+    ``invalid``, ...) and ``texts`` its issues' diagnostics, ``details.text``, ``expression``
+    and ``location``: enough to tell a resource type or a search parameter the server does not
+    support. A server may echo the request (the patient id) in them, so ``texts`` are read,
+    never logged or put in a note.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str | None = None,
+        *,
+        codes: tuple[str, ...] = (),
+        texts: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message or f"HTTP {status}")
+        self.status = status
+        self.codes = codes
+        self.texts = texts
+
+
 class FhirClient(Protocol):
     """What the gatherer needs from a FHIR server; tests inject fakes."""
 
@@ -31,8 +55,12 @@ class FhirClient(Protocol):
     ) -> Any:
         """GET ``url`` and decode the JSON body, all within ``timeout_s``.
 
-        Raises ``FhirFetchError`` on a transport error, a non-2xx status (redirects included:
-        they are never followed) or a non-JSON body, ``FhirTimeoutError`` when ``timeout_s``
-        runs out, and ``FhirRefusedError`` when ``policy`` does not allow the connection.
+        The decoded body may be plain JSON or, for an object, already a ``Resource`` (the
+        default client decodes straight into the models); the gatherer reads either.
+
+        Raises ``FhirFetchError`` on a transport error or a non-JSON body, its subclass
+        ``FhirStatusError`` on a non-2xx status (redirects included: they are never
+        followed), ``FhirTimeoutError`` when ``timeout_s`` runs out, and ``FhirRefusedError``
+        when ``policy`` does not allow the connection.
         """
         ...

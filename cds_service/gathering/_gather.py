@@ -15,6 +15,7 @@ from .. import metrics
 from .._logging import get_logger
 from ..blocking import WouldBlock
 from ..protocol import BadRequest, DataUnavailable, HookRequest, Issue, Resource
+from ._adapt import Target, local_sort, query_value, resource_label, target_of, with_param
 from ._bundles import Flattened, Unusable, flatten
 from ._client import FhirClient
 from ._drafts import Drafts, draft_orders
@@ -22,22 +23,26 @@ from ._fetch import (
     Failure,
     Fetched,
     FetchPlan,
+    KeyFetch,
     fetch_key,
     fetch_medication,
     medication_url,
 )
 from ._medications import MedicationRef, MedicationScan
+from ._memory import NOTHING, Learnt, ServerMemory
 from ._patient import PatientFilter
 from ._policy import OPEN, FetchPolicy, FetchRefused, parse_origin
 from ._scheduler import FetchScheduler
-from ._server import DEFAULT_SERVER_OPTIONS, FhirServerOptions
+from ._server import DEFAULT_SERVER_OPTIONS, DISPENSABLE_RESOURCES, FhirServerOptions
 from ._templates import render_template
 
-Source = Literal["prefetch", "null", "fhir", "unavailable"]
+Source = Literal["prefetch", "null", "fhir", "unavailable", "unsupported"]
+KnownFrom = Literal["server", "memory", "profile"]
 
 NO_SERVER = "no prefetch and no fhirServer"
 SERVER_FAILED = "FHIR server failed"
 SERVER_TIMED_OUT = "FHIR server timed out"
+SERVER_UNSUPPORTED = "FHIR server does not support the resource type"
 OUTCOME = "prefetch returned an OperationOutcome"
 NOT_A_RESOURCE = "prefetch value is not a FHIR resource or Bundle"
 UNRENDERABLE = "prefetch template could not be rendered from the context"
@@ -78,7 +83,44 @@ class GatheredData:
     notes: tuple[str, ...]
     """Trace notes without patient data."""
     sources: Mapping[str, str]
-    """Per key: "prefetch", "null" or "fhir"."""
+    """Per key: "prefetch", "null", "fhir", "unavailable" (an optional key that failed) or
+    "unsupported" (the FHIR server does not have the type)."""
+
+
+@dataclass(slots=True)
+class _Tally:
+    """Metrics and log lines of the part of a call that may run twice.
+
+    A call made on the event loop (``offline``) that turns out to need the FHIR server raises
+    ``WouldBlock`` and is run again in a worker thread: what the first attempt would have
+    counted is kept here and dropped, so every prefetch key, every dropped resource, is counted
+    once per call. From ``commit`` on, effects happen at once.
+    """
+
+    pending: list[Callable[[], Any]] = field(default_factory=list)
+    live: bool = False
+
+    def __call__(self, effect: Callable[[], Any]) -> None:
+        if self.live:
+            effect()
+        else:
+            self.pending.append(effect)
+
+    def commit(self) -> None:
+        self.live = True
+        pending, self.pending = self.pending, []
+        for effect in pending:
+            effect()
+
+    def discard(self) -> None:
+        self.pending.clear()
+
+
+_KNOWN_FROM_NOTES: dict[KnownFrom, str] = {
+    "server": "the FHIR server does not support {type}",
+    "memory": "the FHIR server does not support {type} (learnt from an earlier call)",
+    "profile": "the client's profile says its FHIR server has no {type}",
+}
 
 
 @dataclass(slots=True)
@@ -88,6 +130,7 @@ class _Collected:
     order: tuple[str, ...]
     """The prefetch keys, in template order."""
     patient: PatientFilter
+    tally: _Tally = field(default_factory=_Tally)
     optional: frozenset[str] = frozenset()
     """Keys the rules can do without: unavailable means "unknown", never a 412."""
     resources: dict[str, list[Resource]] = field(default_factory=dict)
@@ -108,6 +151,13 @@ class _Collected:
         else:
             self.unavailable[key] = reason
 
+    def unsupported(self, key: str, resource_type: str, known_from: KnownFrom) -> None:
+        """A key of a type the rules can do without, which the FHIR server does not have."""
+        self.accept(key, [], "unsupported")
+        why = _KNOWN_FROM_NOTES[known_from].format(type=resource_type)
+        self.note(key, f"prefetch '{key}' absent: {why}; taken as no data")
+        self.tally(metrics.FHIR_UNSUPPORTED.labels(resource_label(resource_type), known_from).inc)
+
     def accept(self, key: str, resources: list[Resource], source: Source) -> None:
         """Keep the key's resources, less any about another patient than the call's."""
         others = self.patient.others(resources)
@@ -119,7 +169,12 @@ class _Collected:
                 )
             dropped = self.patient.drop(resources, others)
             self.note(key, f"prefetch '{key}': dropped {dropped} resource(s) about another patient")
-            _log.warning("gathering.other_patient", key=key, source=source, dropped=dropped)
+            self.tally(partial(PatientFilter.count, others))
+            self.tally(
+                partial(
+                    _log.warning, "gathering.other_patient", key=key, source=source, dropped=dropped
+                )
+            )
         self.resources[key] = resources
         self.sources[key] = source
 
@@ -152,21 +207,22 @@ def _prefetch_notes(key: str, flat: Flattened, collected: _Collected) -> None:
 def _take_prefetch(
     key: str, prefetch: Mapping[str, Any], collected: _Collected, max_entries: int
 ) -> None:
+    count = collected.tally
     if key not in prefetch:
         collected.absent.append(key)
-        metrics.PREFETCH.labels(key, "miss").inc()
+        count(metrics.PREFETCH.labels(key, "miss").inc)
         return
     value = prefetch[key]
     if value is None:
         collected.accept(key, [], "null")
-        metrics.PREFETCH.labels(key, "null").inc()
+        count(metrics.PREFETCH.labels(key, "null").inc)
         return
     flat = flatten(value)
     if isinstance(flat, Unusable):
         collected.fail(key, OUTCOME if flat is Unusable.OPERATION_OUTCOME else NOT_A_RESOURCE)
-        metrics.PREFETCH.labels(key, "miss").inc()
+        count(metrics.PREFETCH.labels(key, "miss").inc)
         return
-    metrics.PREFETCH.labels(key, "hit").inc()
+    count(metrics.PREFETCH.labels(key, "hit").inc)
     resources = flat.resources
     if len(resources) > max_entries:
         del resources[max_entries:]  # our own list: the caller's Bundle is untouched
@@ -175,11 +231,78 @@ def _take_prefetch(
     collected.accept(key, resources, "prefetch")
 
 
-def _fetch_urls(
-    request: HookRequest, templates: Mapping[str, str], collected: _Collected
-) -> dict[str, str]:
-    """URLs for the absent keys; keys that cannot be fetched are marked unavailable."""
-    urls: dict[str, str] = {}
+def _known_unsupported(
+    resource_type: str, server: FhirServerOptions, learnt: Learnt
+) -> KnownFrom | None:
+    if resource_type in server.skip_resources:
+        return "profile"
+    if resource_type in learnt.unsupported:
+        return "memory"
+    return None
+
+
+def _page_size(sent: str | None, server: FhirServerOptions, learnt: int | None) -> str | None:
+    """The ``_count`` to send: the profile's page size (else the template's), no larger than
+    what the server is known to take."""
+    wanted = str(server.page_size) if server.page_size is not None else sent
+    if learnt is None or wanted is None:
+        return wanted
+    try:
+        return str(min(int(wanted), learnt))
+    except ValueError:
+        return str(learnt)
+
+
+def _adapted(
+    key: str, url: str, target: Target | None, server: FhirServerOptions, learnt: Learnt
+) -> tuple[KeyFetch, str | None]:
+    """The key's search as this server takes it, and a note when it is not sorted there."""
+    if target is None or not target.search:
+        return KeyFetch(key, url, target), None
+    kind = target.resource_type
+    count = _page_size(query_value(url, "_count"), server, learnt.page_sizes.get(kind))
+    if count is not None:
+        url = with_param(url, "_count", count)
+    sort = query_value(url, "_sort")
+    if sort is None or (server.sort and kind not in learnt.unsorted):
+        return KeyFetch(key, url, target), None
+    local = local_sort(sort)
+    why = "the client's profile" if not server.sort else "the FHIR server does not support it"
+    note = f"prefetch '{key}': _sort not sent ({why})" + (", sorted here" if local else "")
+    return KeyFetch(key, with_param(url, "_sort", None), target, local), note
+
+
+def _fetches_a_key(
+    request: HookRequest,
+    templates: Mapping[str, str],
+    absent: Sequence[str],
+    server: FhirServerOptions,
+    learnt: Learnt,
+) -> bool:
+    """Whether an absent key will be fetched (one the server is known to lack will not)."""
+    if request.fhir_server is None:
+        return False
+    for key in absent:
+        target = target_of(templates[key])
+        if (
+            target is None
+            or target.resource_type not in DISPENSABLE_RESOURCES
+            or _known_unsupported(target.resource_type, server, learnt) is None
+        ):
+            return True
+    return False
+
+
+def _plan_fetches(
+    request: HookRequest,
+    templates: Mapping[str, str],
+    collected: _Collected,
+    server: FhirServerOptions,
+    learnt: Learnt,
+) -> dict[str, KeyFetch]:
+    """What to fetch for the absent keys, as this server takes it. Keys that cannot be fetched
+    are marked unavailable; keys of a type the server is known to lack are "no data"."""
+    fetches: dict[str, KeyFetch] = {}
     for key in collected.absent:
         if request.fhir_server is None:
             collected.fail(key, NO_SERVER)
@@ -187,9 +310,22 @@ def _fetch_urls(
         rendered = render_template(templates[key], request.context)
         if rendered is None:
             collected.fail(key, UNRENDERABLE)
-        else:
-            urls[key] = f"{request.fhir_server}/{rendered.lstrip('/')}"
-    return urls
+            continue
+        target = target_of(rendered)
+        known = _known_unsupported(target.resource_type, server, learnt) if target else None
+        if target is not None and known is not None:
+            if target.resource_type in DISPENSABLE_RESOURCES:
+                collected.unsupported(key, target.resource_type, known)
+                continue
+            # A profile may not skip what the rules need (its loader says so): ask anyway.
+            collected.tally(
+                partial(_log.warning, "gathering.skip_ignored", key=key, type=target.resource_type)
+            )
+        url = f"{request.fhir_server}/{rendered.lstrip('/')}"
+        fetches[key], note = _adapted(key, url, target, server, learnt)
+        if note:
+            collected.note(key, note)
+    return fetches
 
 
 # --- FHIR fallback --------------------------------------------------------------------------
@@ -201,6 +337,8 @@ _EXPIRED = partial(Failure, True, "deadline passed before the fetch could start"
 def _outcome(failure: Failure) -> str:
     if failure.refused:
         return "refused"
+    if failure.unsupported:
+        return "unsupported"
     return "timeout" if failure.timed_out else "failed"
 
 
@@ -222,16 +360,20 @@ class _FetchRun:
     scan: MedicationScan
     scheduler: FetchScheduler
     host: str
+    medications_known: KnownFrom | None = None
+    """Known not to be on the server: Medication references are not read."""
     pending: dict[Future[Any], tuple[str, str]] = field(default_factory=dict)
     requested: set[str] = field(default_factory=set)
+    targets: dict[str, Target | None] = field(default_factory=dict)
     pages: dict[str, int] = field(default_factory=dict)
     details: dict[str, str] = field(default_factory=dict)
 
-    def submit_key(self, key: str, url: str) -> None:
+    def submit_key(self, fetch: KeyFetch) -> None:
         task = partial(
-            fetch_key, self.plan, key, url, page_cap=self.page_cap, max_entries=self.max_entries
+            fetch_key, self.plan, fetch, page_cap=self.page_cap, max_entries=self.max_entries
         )
-        self.pending[self._submit(task)] = ("key", key)
+        self.targets[fetch.key] = fetch.target
+        self.pending[self._submit(task)] = ("key", fetch.key)
 
     def _submit(self, task: Callable[[], Fetched | Resource | Failure]) -> Future[Any]:
         return self.scheduler.submit(
@@ -248,9 +390,11 @@ class _FetchRun:
                 self.collected.medication_notes[ref.key] = (
                     f"{ref.key} could not be resolved: it is on another server"
                 )
-                continue
-            future = self._submit(partial(fetch_medication, self.plan, url))
-            self.pending[future] = ("medication", ref.key)
+            elif self.medications_known is not None:
+                _medication_unsupported(ref.key, self.medications_known, self.collected)
+            else:
+                future = self._submit(partial(fetch_medication, self.plan, url))
+                self.pending[future] = ("medication", ref.key)
 
     def run(self) -> None:
         while self.pending and not self.collected.unavailable:
@@ -269,7 +413,10 @@ class _FetchRun:
     def _key_done(self, key: str, result: Fetched | Failure) -> None:
         if isinstance(result, Failure):
             metrics.FHIR_FALLBACK.labels(_outcome(result)).inc()
-            if result.refused:
+            target = self.targets.get(key)
+            if result.unsupported and target is not None:
+                self._unsupported(key, target.resource_type)
+            elif result.refused:
                 self.collected.fail(key, result.detail)
             else:
                 self.collected.fail(key, SERVER_TIMED_OUT if result.timed_out else SERVER_FAILED)
@@ -287,10 +434,37 @@ class _FetchRun:
         self.scan.add(result.resources)
         self.submit_medications()
 
+    def _unsupported(self, key: str, resource_type: str) -> None:
+        """The server said it does not have the key's type: no data when the rules can do
+        without it (remembered), else a 412 that says so.
+
+        Only this answer makes ``medicationStatements`` "no data". A server error or a timeout
+        on it stays a 412 (``fail``; it is not an optional key): a statement may be the only
+        record of a calcineurin inhibitor or a magnesium supplement, and losing it silently
+        could change a card. A server without the type has no such record to lose."""
+        if resource_type not in DISPENSABLE_RESOURCES:
+            self.collected.fail(key, SERVER_UNSUPPORTED)
+            return
+        self._learn_unsupported(resource_type)
+        self.collected.unsupported(key, resource_type, "server")
+
+    def _learn_unsupported(self, resource_type: str) -> None:
+        if self.plan.memory is not None:
+            self.plan.memory.learn_unsupported(self.plan.fhir_server, resource_type)
+        metrics.FHIR_ADAPTATIONS.labels("unsupported_type", resource_label(resource_type)).inc()
+
     def _medication_done(self, key: str, result: Resource | Failure) -> None:
         if isinstance(result, Failure):
             metrics.FHIR_FALLBACK.labels(_outcome(result)).inc()
-            self.collected.medication_notes[key] = f"{key} could not be resolved: {result.detail}"
+            if result.unsupported:
+                if self.medications_known is None:  # learnt once, whatever else was in flight
+                    self.medications_known = "server"
+                    self._learn_unsupported("Medication")
+                _medication_unsupported(key, "server", self.collected)
+            else:
+                self.collected.medication_notes[key] = (
+                    f"{key} could not be resolved: {result.detail}"
+                )
             return
         metrics.FHIR_FALLBACK.labels("ok").inc()
         self.scan.index.setdefault(key, result)
@@ -308,6 +482,12 @@ class _FetchRun:
                 self.collected.fail(name, SERVER_TIMED_OUT)
                 self.details[name] = "deadline passed"
         self.pending.clear()
+
+
+def _medication_unsupported(key: str, known_from: KnownFrom, collected: _Collected) -> None:
+    why = _KNOWN_FROM_NOTES[known_from].format(type="Medication")
+    collected.medication_notes[key] = f"{key} could not be resolved: {why}"
+    collected.tally(metrics.FHIR_UNSUPPORTED.labels("Medication", known_from).inc)
 
 
 # --- assembly -------------------------------------------------------------------------------
@@ -358,7 +538,7 @@ def _raise_unavailable(
 
 
 def _fallback(
-    urls: Mapping[str, str],
+    fetches: Mapping[str, KeyFetch],
     plan: FetchPlan,
     collected: _Collected,
     scan: MedicationScan,
@@ -367,23 +547,26 @@ def _fallback(
     max_entries: int,
     started: float,
     scheduler: FetchScheduler,
+    medications_known: KnownFrom | None,
 ) -> None:
     try:
         plan.policy.check_server(plan.fhir_server)
     except FetchRefused as exc:
-        _refuse_server(str(exc), urls, collected, scan, started)
+        _refuse_server(str(exc), fetches, collected, scan, started)
     origin = parse_origin(plan.fhir_server)
     host = origin.key if origin is not None else plan.fhir_server
-    run = _FetchRun(plan, page_cap, max_entries, collected, scan, scheduler, host)
-    for key, url in urls.items():
-        run.submit_key(key, url)
+    run = _FetchRun(
+        plan, page_cap, max_entries, collected, scan, scheduler, host, medications_known
+    )
+    for fetch in fetches.values():
+        run.submit_key(fetch)
     run.submit_medications()
     run.run()
     if collected.unavailable:
         _raise_unavailable(collected, run.details, started)
     _log.info(
         "gathering.fhir_fallback",
-        keys=list(urls),
+        keys=list(fetches),
         pages=run.pages,
         medications_requested=len(run.requested),
         medications_unresolved=len(scan.missing()),
@@ -393,7 +576,7 @@ def _fallback(
 
 def _refuse_server(
     reason: str,
-    urls: Mapping[str, str],
+    fetches: Mapping[str, KeyFetch],
     collected: _Collected,
     scan: MedicationScan,
     started: float,
@@ -403,7 +586,7 @@ def _refuse_server(
     metrics.FHIR_FALLBACK.labels("refused").inc()
     for ref in scan.missing():
         collected.medication_notes[ref.key] = f"{ref.key} could not be resolved: {reason}"
-    for key in urls:
+    for key in fetches:
         collected.fail(key, reason)
     if collected.unavailable:
         _raise_unavailable(collected, {}, started)
@@ -413,12 +596,30 @@ def _drafts(request: HookRequest, collected: _Collected, cap: int) -> tuple[Draf
     """The draft orders, without any about another patient, and their notes."""
     drafts = draft_orders(request.context, cap)
     notes = list(drafts.notes)
-    if dropped := collected.patient.drop_others(drafts.resources):
+    others = collected.patient.others(drafts.resources)
+    if others:
+        dropped = collected.patient.drop(drafts.resources, others)
         notes.append(f"draftOrders: dropped {dropped} resource(s) about another patient")
-        _log.warning(
-            "gathering.other_patient", key="draftOrders", source="context", dropped=dropped
+        collected.tally(partial(PatientFilter.count, others))
+        collected.tally(
+            partial(
+                _log.warning,
+                "gathering.other_patient",
+                key="draftOrders",
+                source="context",
+                dropped=dropped,
+            )
         )
     return drafts, notes
+
+
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    timeout_s: float
+    page_cap: int
+    max_entries: int
+    max_draft_orders: int
+    host_concurrency: int
 
 
 def gather(
@@ -435,6 +636,7 @@ def gather(
     policy: FetchPolicy = OPEN,
     host_concurrency: int = DEFAULT_HOST_CONCURRENCY,
     server: FhirServerOptions = DEFAULT_SERVER_OPTIONS,
+    memory: ServerMemory | None = None,
 ) -> GatheredData:
     """The data for every key of ``templates``, or ``DataUnavailable`` naming what is missing.
 
@@ -450,50 +652,98 @@ def gather(
     Keys in ``optional`` are data the rules can do without: absent with no fhirServer, or
     failing, they are empty and noted, never a 412.
 
+    The fallback fits the FHIR server: ``server`` (the client's profile) sets the page size,
+    whether to send ``_sort`` and the resource types it lacks; ``memory`` keeps what the
+    server's refusals taught (a type it does not have, a ``_count`` too large, a ``_sort`` it
+    does not support) for the next calls. A refused ``_count`` or ``_sort`` is asked again once
+    without it, within the same deadline. A key whose type the server does not have is "no
+    data" (noted, counted in ``cds_fhir_unsupported_total``) when the type is one of
+    ``DISPENSABLE_RESOURCES``, else a 412 saying the server does not support it.
+
     With ``offline`` set, a call that would need the FHIR server raises ``WouldBlock``
-    before any request is made, so the caller can move it off the event loop.
+    before any request is made, so the caller can move it off the event loop; it counts
+    nothing then (the call is counted when it runs again).
 
     ``policy`` says where this call may fetch (a ``fhirServer`` it refuses makes every key that
     needed fetching a 412 naming the reason); at most ``host_concurrency`` fetches run at once
-    against one FHIR server, across all calls. ``server`` says how this client's FHIR server
-    is searched (page size, ``_sort``, resource types it does not have).
+    against one FHIR server, across all calls.
 
     One patient per call: a prefetched Patient whose id is not ``context.patientId`` is a 400;
     any other resource whose ``subject`` or ``patient`` names another Patient is dropped, with
     a note, a log line and ``cds_other_patient_resources_total``.
     """
-    started = time.monotonic()
     collected = _Collected(
         order=tuple(templates), optional=optional, patient=PatientFilter(request.patient_id)
     )
+    limits = _Limits(timeout_s, page_cap, max_entries, max_draft_orders, host_concurrency)
+    try:
+        return _gather(
+            request, templates, collected, limits, client, offline, policy, server, memory
+        )
+    except WouldBlock:
+        collected.tally.discard()  # counted when the call runs again, off the event loop
+        raise
+    finally:
+        collected.tally.commit()
+
+
+def _gather(
+    request: HookRequest,
+    templates: Mapping[str, str],
+    collected: _Collected,
+    limits: _Limits,
+    client: FhirClient,
+    offline: bool,
+    policy: FetchPolicy,
+    server: FhirServerOptions,
+    memory: ServerMemory | None,
+) -> GatheredData:
+    started = time.monotonic()
     prefetch = request.prefetch or {}
+    absent = [key for key in templates if key not in prefetch]
+    learnt = (
+        memory.recall(request.fhir_server)
+        if memory is not None and absent and request.fhir_server is not None
+        else NOTHING
+    )
+    if offline and _fetches_a_key(request, templates, absent, server, learnt):
+        raise WouldBlock  # before any work: the call starts again in a worker thread
     for key in templates:
-        _take_prefetch(key, prefetch, collected, max_entries)
-    urls = _fetch_urls(request, templates, collected)
+        _take_prefetch(key, prefetch, collected, limits.max_entries)
+    fetches = _plan_fetches(request, templates, collected, server, learnt)
     if collected.unavailable:
         _raise_unavailable(collected, {}, started)
-    drafts, draft_notes = _drafts(request, collected, max_draft_orders)
+    drafts, draft_notes = _drafts(request, collected, limits.max_draft_orders)
     scan = MedicationScan()
     for resources in collected.resources.values():
         scan.add(resources)
     scan.add(drafts.resources)
-    if offline and request.fhir_server is not None and (urls or scan.missing()):
+    medications_known = _known_unsupported("Medication", server, learnt)
+    wants_medications = bool(scan.missing()) and medications_known is None
+    if offline and request.fhir_server is not None and (fetches or wants_medications):
         raise WouldBlock
+    collected.tally.commit()
     if request.fhir_server is None:
         _unresolved_without_server(scan.missing(), collected)
-    elif urls or scan.missing():
+    elif fetches or wants_medications:
         bearer = request.fhir_authorization.access_token if request.fhir_authorization else None
-        plan = FetchPlan(client, request.fhir_server, bearer, started + timeout_s, policy)
+        plan = FetchPlan(
+            client, request.fhir_server, bearer, started + limits.timeout_s, policy, memory
+        )
         _fallback(
-            urls,
+            fetches,
             plan,
             collected,
             scan,
-            page_cap=page_cap,
-            max_entries=max_entries,
+            page_cap=limits.page_cap,
+            max_entries=limits.max_entries,
             started=started,
-            scheduler=fetch_scheduler(host_concurrency),
+            scheduler=fetch_scheduler(limits.host_concurrency),
+            medications_known=medications_known,
         )
+    elif medications_known is not None:
+        for ref in scan.missing():
+            _medication_unsupported(ref.key, medications_known, collected)
     return GatheredData(
         resources=MappingProxyType({key: collected.resources[key] for key in templates}),
         medications=MappingProxyType(scan.index),

@@ -24,20 +24,33 @@ import zlib
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Protocol
+from decimal import Decimal
+from typing import Any, Protocol, Union
 from urllib.parse import quote, urlsplit
 
 import h11
+import msgspec
 import orjson
 
-from ._client import FhirFetchError, FhirRefusedError, FhirTimeoutError
+from ..protocol import Resource
+from ._client import FhirFetchError, FhirRefusedError, FhirStatusError, FhirTimeoutError
 from ._policy import OPEN, FetchPolicy, FetchRefused, IPAddress, Origin, ip_literal, parse_origin
 
 _ACCEPT = "application/fhir+json, application/json;q=0.9"
 _RECV_BYTES = 64 * 1024
 _MAX_RESPONSE_HEAD = 64 * 1024
+# An error's OperationOutcome is a few hundred bytes; a larger body is not read for one.
+_MAX_OUTCOME_BYTES = 64 * 1024
+_MAX_ISSUES = 20
+_MAX_TEXT = 1000
 # What requests percent-encodes too: anything outside these stays as sent, escapes included.
 _TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"
+# A body is decoded straight into the service's FHIR models, as prefetch is: members no reader
+# reads are skipped in C, and numbers keep the precision the lab wrote ("1.20") as Decimals, so
+# a fetched result reads exactly as the same result prefetched. Any other JSON value is kept as
+# decoded (the gatherer refuses it).
+_Decoded = Union[Resource, list[Any], str, int, float, bool, None]  # noqa: UP007
+_decoder = msgspec.json.Decoder(_Decoded, float_hook=Decimal)
 
 
 class Resolver(Protocol):
@@ -194,6 +207,55 @@ class _Body:
         return b"".join(self._chunks)
 
 
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value[:_MAX_TEXT]]
+    if isinstance(value, list):
+        return [item[:_MAX_TEXT] for item in value[:_MAX_ISSUES] if isinstance(item, str)]
+    return []
+
+
+def outcome_issues(body: bytes) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The issue codes and texts of an OperationOutcome body; empty for anything else."""
+    try:
+        outcome = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        return (), ()
+    if not isinstance(outcome, dict) or outcome.get("resourceType") != "OperationOutcome":
+        return (), ()
+    issues = outcome.get("issue")
+    codes: list[str] = []
+    texts: list[str] = []
+    for issue in issues[:_MAX_ISSUES] if isinstance(issues, list) else ():
+        if not isinstance(issue, dict):
+            continue
+        codes.extend(_strings(issue.get("code")))
+        details = issue.get("details")
+        texts.extend(_strings(issue.get("diagnostics")))
+        texts.extend(_strings(details.get("text") if isinstance(details, dict) else None))
+        texts.extend(_strings(issue.get("expression")))
+        texts.extend(_strings(issue.get("location")))
+    return tuple(codes), tuple(texts)
+
+
+def decode_body(body: bytes) -> Any:
+    """A response body as a ``Resource`` (a JSON object) or the JSON value it is."""
+    try:
+        return _decoder.decode(body)
+    except msgspec.DecodeError:
+        raise FhirFetchError("response is not JSON") from None
+    except RecursionError:  # nested deeper than the models can go: refused like prefetch
+        raise FhirFetchError("response is nested too deeply") from None
+
+
+def status_error(status: int, body: bytes) -> FhirStatusError:
+    """The error for a non-2xx answer; its message never holds what the server sent."""
+    if 300 <= status < 400:
+        return FhirStatusError(status, f"HTTP {status} (redirects are not followed)")
+    codes, texts = outcome_issues(body)
+    return FhirStatusError(status, codes=codes, texts=texts)
+
+
 class HttpFhirClient:
     """The default ``FhirClient``; thread-safe, one instance per process.
 
@@ -227,11 +289,7 @@ class HttpFhirClient:
             raise FhirTimeoutError("timed out")
         deadline = time.monotonic() + timeout_s
         request = _request(url, bearer)
-        body = self._fetch(request, policy, deadline)
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise FhirFetchError("response is not JSON") from None
+        return decode_body(self._fetch(request, policy, deadline))
 
     def close(self) -> None:
         with self._lock:
@@ -260,8 +318,7 @@ class HttpFhirClient:
     ) -> bytes:
         keep = False
         try:
-            keep, body = self._round_trip(connection, request, deadline, reused)
-            return body
+            keep, status, body = self._round_trip(connection, request, deadline, reused)
         except TimeoutError:
             raise FhirTimeoutError("timed out") from None
         except ssl.SSLError as exc:
@@ -275,10 +332,15 @@ class HttpFhirClient:
                 self._checkin(connection)
             else:
                 connection.close()
+        if not 200 <= status < 300:
+            raise status_error(status, body)
+        return body
 
     def _round_trip(
         self, connection: _Connection, request: _Request, deadline: float, reused: bool
-    ) -> tuple[bool, bytes]:
+    ) -> tuple[bool, int, bytes]:
+        """Send ``request``; whether the connection can be reused, the status and the body
+        (a 4xx's OperationOutcome, when readable; nothing for another non-2xx)."""
         protocol, sock = connection.protocol, connection.sock
         try:
             data = protocol.send(
@@ -296,27 +358,37 @@ class HttpFhirClient:
             raise
         response = self._response_head(connection, deadline, reused)
         status = response.status_code
-        if 300 <= status < 400:
-            raise FhirFetchError(f"HTTP {status} (redirects are not followed)")
-        if not 200 <= status < 300:
-            raise FhirFetchError(f"HTTP {status}")
+        if 200 <= status < 300:
+            body = self._body(connection, response, deadline, self._max_bytes)
+        elif 400 <= status < 500:
+            # Read for its OperationOutcome, which may say what the server does not support.
+            try:
+                body = self._body(connection, response, deadline, _MAX_OUTCOME_BYTES)
+            except FhirFetchError:  # too large, corrupt or cut short: the status alone
+                return False, status, b""
+        else:
+            return False, status, b""
+        keep = protocol.our_state is h11.DONE and protocol.their_state is h11.DONE
+        if keep:
+            protocol.start_next_cycle()
+        return keep, status, body
+
+    def _body(
+        self, connection: _Connection, response: h11.Response, deadline: float, max_bytes: int
+    ) -> bytes:
         encoding = b""
         for name, value in response.headers:
             if name == b"content-encoding":
                 encoding = value.strip().lower()
-        body = _Body(encoding, self._max_bytes)
+        body = _Body(encoding, max_bytes)
         while True:
             event = self._next_event(connection, deadline)
             if isinstance(event, h11.Data):
                 body.add(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage):
-                break
+                return body.bytes()
             else:
                 raise FhirFetchError("connection closed before the response ended")
-        keep = protocol.our_state is h11.DONE and protocol.their_state is h11.DONE
-        if keep:
-            protocol.start_next_cycle()
-        return keep, body.bytes()
 
     def _response_head(
         self, connection: _Connection, deadline: float, reused: bool

@@ -67,16 +67,16 @@ class PatientFilter:
 
     @staticmethod
     def drop(resources: list[Resource], others: list[Resource]) -> int:
-        """Remove ``others`` (found by ``others``) from ``resources`` in place, counted."""
-        for resource in others:
-            kind = resource.resourceType
-            label = kind if isinstance(kind, str) and kind in _COUNTED_TYPES else "other"
-            metrics.OTHER_PATIENT.labels(label).inc()
+        """Remove ``others`` (found by ``others``) from ``resources`` in place; not counted
+        (``count`` does that, once the call is sure to go on)."""
         dropped = {id(resource) for resource in others}
         resources[:] = [resource for resource in resources if id(resource) not in dropped]
         return len(others)
 
-    def drop_others(self, resources: list[Resource]) -> int:
-        """Remove (in place) every resource about another patient; returns how many."""
-        others = self.others(resources)
-        return self.drop(resources, others) if others else 0
+    @staticmethod
+    def count(others: list[Resource]) -> None:
+        """``cds_other_patient_resources_total`` for resources dropped by ``drop``."""
+        for resource in others:
+            kind = resource.resourceType
+            label = kind if isinstance(kind, str) and kind in _COUNTED_TYPES else "other"
+            metrics.OTHER_PATIENT.labels(label).inc()

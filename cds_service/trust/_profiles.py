@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..gathering import DISPENSABLE_RESOURCES
 from ..versions import CDS_HOOKS_VERSIONS
 from ._errors import TrustConfigError
 from ._models import DEFAULT_CDS_HOOKS_VERSION, ClientProfile
@@ -14,7 +15,7 @@ from ._models import DEFAULT_CDS_HOOKS_VERSION, ClientProfile
 PROFILE_FIELDS = ("page_size", "sort", "skip_resources", "cds_hooks_version", "content")
 MAX_PAGE_SIZE = 1000
 # Resource types the rules can do without: a server that lacks one gives "no data" for it.
-SKIPPABLE_RESOURCES = frozenset({"MedicationStatement", "Condition", "Medication"})
+SKIPPABLE_RESOURCES = DISPENSABLE_RESOURCES
 # Resource types the rules cannot do without: a server that lacks one cannot be served.
 REQUIRED_RESOURCES = frozenset({"Patient", "Observation", "MedicationRequest"})
 

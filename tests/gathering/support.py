@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -39,10 +39,15 @@ class Route:
     delay_s: float
 
 
+Responder = Callable[[str, Mapping[str, list[str]]], tuple[int, Any] | None]
+
+
 class FakeFhirServer:
-    """Routes by exact path+query first, then by path; records every request it sees."""
+    """Routes by ``respond(path, query)`` first (when set), then by exact path+query, then by
+    path; records every request it sees."""
 
     def __init__(self) -> None:
+        self.respond: Responder | None = None
         self.routes: dict[str, Route] = {}
         self.seen: list[Seen] = []
         self.release = threading.Event()
@@ -75,7 +80,12 @@ def _handler(server: FakeFhirServer) -> type[BaseHTTPRequestHandler]:
             server.record(
                 Seen(parts.path, parse_qs(parts.query), self.headers.get("Authorization"))
             )
-            route = server.routes.get(self.path) or server.routes.get(parts.path)
+            answer = server.respond(parts.path, parse_qs(parts.query)) if server.respond else None
+            route = (
+                Route(answer[0], json.dumps(answer[1]).encode(), 0.0)
+                if answer is not None
+                else server.routes.get(self.path) or server.routes.get(parts.path)
+            )
             if route is None:
                 route = Route(404, json.dumps(outcome("not-found")).encode(), 0.0)
             if route.delay_s:
@@ -98,10 +108,12 @@ def _handler(server: FakeFhirServer) -> type[BaseHTTPRequestHandler]:
 # --- resources ------------------------------------------------------------------------------
 
 
-def outcome(code: str = "timeout", severity: str = "error") -> dict[str, Any]:
+def outcome(
+    code: str = "timeout", severity: str = "error", diagnostics: str = "canned"
+) -> dict[str, Any]:
     return {
         "resourceType": "OperationOutcome",
-        "issue": [{"severity": severity, "code": code, "diagnostics": "canned"}],
+        "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],
     }
 
 
@@ -109,8 +121,8 @@ def patient() -> dict[str, Any]:
     return {"resourceType": "Patient", "id": PATIENT_ID, "gender": "female"}
 
 
-def observation(obs_id: str, value: float = 0.6) -> dict[str, Any]:
-    return {
+def observation(obs_id: str, value: float = 0.6, when: str | None = None) -> dict[str, Any]:
+    resource: dict[str, Any] = {
         "resourceType": "Observation",
         "id": obs_id,
         "status": "final",
@@ -118,6 +130,9 @@ def observation(obs_id: str, value: float = 0.6) -> dict[str, Any]:
         "subject": {"reference": f"Patient/{PATIENT_ID}"},
         "valueQuantity": {"value": value, "unit": "mmol/L"},
     }
+    if when is not None:
+        resource["effectiveDateTime"] = when
+    return resource
 
 
 def med_request(req_id: str, reference: str | None = None) -> dict[str, Any]:
@@ -204,7 +219,9 @@ def run(
     page_cap: int = 20,
     max_entries: int = 1000,
     max_draft_orders: int = 200,
+    **options: Any,
 ) -> GatheredData:
+    """``gather`` with these tests' limits; ``options`` are its other keyword arguments."""
     return gather(
         request,
         templates,
@@ -213,4 +230,5 @@ def run(
         page_cap=page_cap,
         max_entries=max_entries,
         max_draft_orders=max_draft_orders,
+        **options,
     )

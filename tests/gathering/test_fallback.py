@@ -128,7 +128,7 @@ def test_relative_next_link_is_resolved_on_the_server(
     ("status", "body", "raw"),
     [
         (500, outcome("exception"), False),
-        (404, outcome("not-found"), False),
+        (400, outcome("invalid"), False),
         (200, outcome("too-costly"), False),
         (200, b"<html>login</html>", True),
         (200, "a string", False),
@@ -142,6 +142,17 @@ def test_server_failure_is_unavailable(
         run(hook_request(_without("observations"), fhir_server=fhir.base), client)
     assert raised.value.missing == ["observations"]
     assert "FHIR server failed" in str(raised.value)
+
+
+def test_a_search_answered_404_is_a_type_the_server_does_not_support(
+    fhir: FakeFhirServer, client: RequestsFhirClient
+) -> None:
+    """Observations are needed: a server without them is a 412 that says so."""
+    fhir.add("/fhir/Observation", outcome("not-found"), status=404)
+    with pytest.raises(DataUnavailable) as raised:
+        run(hook_request(_without("observations"), fhir_server=fhir.base), client)
+    assert raised.value.missing == ["observations"]
+    assert str(raised.value) == "FHIR server does not support the resource type: observations"
 
 
 def test_failure_on_a_later_page_is_unavailable(

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from cds_service.gathering import (
@@ -23,17 +24,20 @@ from cds_service.gathering import (
     FetchPolicy,
     FhirFetchError,
     FhirRefusedError,
+    FhirStatusError,
     FhirTimeoutError,
     HttpFhirClient,
     SystemResolver,
 )
 from cds_service.gathering._policy import IPAddress
+from cds_service.protocol import Resource
 
 from ..raw_http import (
     Exchange,
     answer,
     chunked,
     gzipped,
+    json_body,
     raw_server,
     redirect,
     response,
@@ -44,6 +48,11 @@ PATIENT = {"resourceType": "Patient", "id": "pat-1"}
 # Generous: the fetch is given DEADLINE_S and must be over well before DEADLINE_S + MARGIN_S.
 DEADLINE_S = 1.0
 MARGIN_S = 2.0
+
+
+def _read(resource: Resource) -> dict[str, Any]:
+    """The members a decoded resource was sent with."""
+    return {k: v for k, v in msgspec.structs.asdict(resource).items() if v is not None}
 
 
 def _ok(target: str) -> tuple[str, Any]:
@@ -175,7 +184,7 @@ def test_public_only_checks_the_resolved_address_so_dns_cannot_smuggle_loopback(
         assert resolver.names == ["fhir.example.test"]
         assert server.connections == 0
         # The same name is fetched from when the policy is open, at the address resolved.
-        assert fhir_client.get_json(url, bearer=None, timeout_s=2)["id"] == "pat-1"
+        assert fhir_client.get_json(url, bearer=None, timeout_s=2).id == "pat-1"
         assert server.connections == 1
     fhir_client.close()
 
@@ -212,7 +221,7 @@ def test_a_pooled_connection_is_not_reused_under_a_stricter_policy(
 ) -> None:
     with raw_server(answer(_ok)) as server:
         url = f"{server.origin}/fhir/Patient/1"
-        assert client.get_json(url, bearer=None, timeout_s=2, policy=OPEN)["id"] == "pat-1"
+        assert client.get_json(url, bearer=None, timeout_s=2, policy=OPEN).id == "pat-1"
         with pytest.raises(FhirRefusedError):
             client.get_json(url, bearer=None, timeout_s=2, policy=FetchPolicy.public())
         assert len(server.heads) == 1
@@ -232,7 +241,7 @@ def test_connections_are_kept_alive_and_reused(client: HttpFhirClient) -> None:
 def test_a_connection_the_server_closed_while_idle_is_replaced(client: HttpFhirClient) -> None:
     with raw_server(answer(_ok, close_after=True)) as server:
         for _ in range(3):
-            assert client.get_json(f"{server.origin}/x", bearer=None, timeout_s=2)["id"] == "pat-1"
+            assert client.get_json(f"{server.origin}/x", bearer=None, timeout_s=2).id == "pat-1"
         assert server.connections == 3
 
 
@@ -259,9 +268,9 @@ def test_request_head_carries_host_accept_and_the_bearer_token(client: HttpFhirC
 
 def test_gzip_and_chunked_bodies_are_read(client: HttpFhirClient) -> None:
     with raw_server(gzipped(PATIENT)) as server:
-        assert client.get_json(f"{server.origin}/p", bearer=None, timeout_s=2) == PATIENT
+        assert _read(client.get_json(f"{server.origin}/p", bearer=None, timeout_s=2)) == PATIENT
     with raw_server(chunked(PATIENT)) as server:
-        assert client.get_json(f"{server.origin}/p", bearer=None, timeout_s=2) == PATIENT
+        assert _read(client.get_json(f"{server.origin}/p", bearer=None, timeout_s=2)) == PATIENT
 
 
 def test_a_body_over_the_cap_is_refused_also_when_compressed() -> None:
@@ -322,6 +331,116 @@ def test_a_closed_port_is_a_transport_error(client: HttpFhirClient) -> None:
         port = sock.getsockname()[1]
     with pytest.raises(FhirFetchError, match=r"transport error \(ConnectionRefusedError\)"):
         client.get_json(f"http://127.0.0.1:{port}/x", bearer=None, timeout_s=2)
+
+
+# --- decoding -------------------------------------------------------------------------------------
+
+
+def test_a_body_is_decoded_into_the_models_with_the_precision_it_was_written_with(
+    client: HttpFhirClient,
+) -> None:
+    body = (
+        b'{"resourceType": "Observation", "id": "o1", "valueQuantity": {"value": 1.20},'
+        b' "text": {"div": "skipped"}, "category": [{"text": "skipped"}]}'
+    )
+
+    def respond(exchange: Exchange) -> bool:
+        return exchange.send(response("200 OK", body))
+
+    with raw_server(respond) as server:
+        decoded = client.get_json(f"{server.origin}/fhir/Observation/o1", bearer=None, timeout_s=2)
+    assert isinstance(decoded, Resource)
+    assert str(decoded.valueQuantity.value) == "1.20"
+
+
+@pytest.mark.parametrize(
+    ("body", "decoded"),
+    [(b"[1, 2]", [1, 2]), (b'"text"', "text"), (b"null", None)],
+    ids=["array", "string", "null"],
+)
+def test_other_json_values_are_returned_as_they_are(
+    client: HttpFhirClient, body: bytes, decoded: Any
+) -> None:
+    def respond(exchange: Exchange) -> bool:
+        return exchange.send(response("200 OK", body))
+
+    with raw_server(respond) as server:
+        assert client.get_json(f"{server.origin}/x", bearer=None, timeout_s=2) == decoded
+
+
+# --- refusals: the status, and what the OperationOutcome says -----------------------------------
+
+_REFUSAL = {
+    "resourceType": "OperationOutcome",
+    "issue": [
+        {
+            "severity": "error",
+            "code": "invalid",
+            "diagnostics": "_count 1000 is over 200 for Observation?patient=secret-id",
+            "details": {"text": "Invalid _count"},
+            "expression": ["Observation._count"],
+        },
+        {"severity": "error", "code": "not-supported", "location": ["http._sort"]},
+    ],
+}
+
+
+def test_a_4xx_carries_its_status_and_outcome_and_keeps_the_connection(
+    client: HttpFhirClient,
+) -> None:
+    def route(target: str) -> tuple[str, Any]:
+        return ("400 Bad Request", _REFUSAL) if "_count" in target else ("200 OK", PATIENT)
+
+    with raw_server(answer(route)) as server:
+        url = f"{server.origin}/fhir/Observation?patient=secret-id&_count=1000"
+        with pytest.raises(FhirStatusError) as caught:
+            client.get_json(url, bearer="tok", timeout_s=2)
+        assert client.get_json(f"{server.origin}/fhir/Patient/1", bearer=None, timeout_s=2)
+        assert server.connections == 1  # the refusal was read whole: the connection stays
+    error = caught.value
+    assert (error.status, str(error)) == (400, "HTTP 400")
+    assert error.codes == ("invalid", "not-supported")
+    assert error.texts == (
+        "_count 1000 is over 200 for Observation?patient=secret-id",
+        "Invalid _count",
+        "Observation._count",
+        "http._sort",
+    )
+
+
+@pytest.mark.parametrize(
+    ("reply", "status", "message"),
+    [
+        (response("404 Not Found", b"<html>not found</html>"), 404, "HTTP 404"),
+        (response("422 Unprocessable Entity", b'{"resourceType": "Patient"}'), 422, "HTTP 422"),
+        (response("500 Internal Server Error", json_body(_REFUSAL)), 500, "HTTP 500"),
+        (redirect("http://127.0.0.1:9/x"), 302, "HTTP 302 (redirects are not followed)"),
+    ],
+    ids=["404-html", "422-not-an-outcome", "500-outcome-not-read", "302"],
+)
+def test_other_refusals_carry_their_status_alone(
+    client: HttpFhirClient, reply: Any, status: int, message: str
+) -> None:
+    def respond(exchange: Exchange) -> bool:
+        if callable(reply):
+            return bool(reply(exchange))
+        exchange.send(reply)
+        return False
+
+    with raw_server(respond) as server, pytest.raises(FhirStatusError) as caught:
+        client.get_json(f"{server.origin}/fhir/Patient/secret-id", bearer=None, timeout_s=2)
+    assert (caught.value.status, str(caught.value)) == (status, message)
+    assert (caught.value.codes, caught.value.texts) == ((), ())
+
+
+def test_an_outcome_too_large_to_read_leaves_the_status_alone() -> None:
+    big = {**_REFUSAL, "padding": "x" * 70_000}
+    with raw_server(answer(lambda _: ("400 Bad Request", big))) as server:
+        fhir_client = HttpFhirClient()
+        with pytest.raises(FhirStatusError) as caught:
+            fhir_client.get_json(f"{server.origin}/fhir/Observation", bearer=None, timeout_s=2)
+        fhir_client.close()
+    assert (caught.value.status, caught.value.codes) == (400, ())
 
 
 # --- TLS ----------------------------------------------------------------------------------------
@@ -422,7 +541,7 @@ def test_https_is_verified_against_the_trusted_certificates(
         fhir_client = HttpFhirClient(tls=trusting)
         for host in ("127.0.0.1", "localhost"):
             url = f"https://{host}:{server.port}/fhir/Patient/tls"
-            assert fhir_client.get_json(url, bearer="tok", timeout_s=5)["id"] == "tls"
+            assert fhir_client.get_json(url, bearer="tok", timeout_s=5).id == "tls"
         fhir_client.close()
         # The system's trust store does not know this certificate.
         with pytest.raises(FhirFetchError, match="TLS certificate not trusted"):

@@ -19,6 +19,7 @@ import copy
 import functools
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,9 +29,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.patients import patient_view_request
 from bench.strict_fhir import Logged, StrictFhirServer
 from cds_service.gathering import HttpFhirClient
+from cds_service.pipeline import CdsService
+from cds_service.profile import build_profile_set
 from cds_service.scenarios import SCENARIOS_DIR, Scenario, all_scenarios, load_scenario
+from cds_service.trust import load_trust_config
 
-from .support import make_client, make_service
+from .settings_support import make_settings
+from .support import make_client, make_service, shipped_content
 
 SERVICE_FOR_HOOK = {
     "patient-view": "mg-patient-view",
@@ -343,3 +348,48 @@ def test_a_required_key_the_server_cannot_give_is_a_412_naming_it() -> None:
             }
         ],
     }
+
+
+def test_with_the_oracle_health_profile_values_the_server_is_never_refused(
+    tmp_path: Path,
+) -> None:
+    """A profile that says what the server lacks (page size 200, no _sort, no
+    MedicationStatement) spares even the first call its round of refusals."""
+    trust_file = tmp_path / "trust.yaml"
+    trust_file.write_text(
+        "default_profile:\n"
+        "  page_size: 200\n"
+        "  sort: false\n"
+        "  skip_resources: [MedicationStatement]\n"
+    )
+    config = load_trust_config(trust_file, require_clients=False)  # authentication off
+    profiles = build_profile_set(shipped_content(), default=config.default_profile)
+    scenarios = [s for s in _scenarios() if s.request["hook"] == "patient-view"][:20]
+    now = scenarios[0].now
+    service = CdsService(
+        settings=make_settings(),
+        profiles=profiles,
+        store=None,
+        fhir_client=HttpFhirClient(),
+        clock=lambda: now,
+    )
+    client = make_client(service)
+    server = StrictFhirServer()
+    for scenario in scenarios:
+        server.add(_chart(scenario, statements_as_orders=True))
+    mismatches = []
+    with server.running():
+        for scenario in scenarios:
+            full = _call(client, scenario.request)
+            bare = _call(client, _without_prefetch(scenario.request, server.base))
+            assert bare.status_code == 200, (scenario.name, bare.text)
+            if _cards(bare.json()) != _cards(full.json()):
+                mismatches.append(scenario.name)
+    assert mismatches == []
+    assert _refused(server.log) == []
+    assert {
+        (entry.param("_count"), entry.param("_sort"))
+        for entry in server.log
+        if entry.resource_type == "Observation"
+    } == {("200", None)}
+    assert not [entry for entry in server.log if entry.resource_type == "MedicationStatement"]

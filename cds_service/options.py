@@ -9,18 +9,19 @@ shown, nor counted as snoozed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from .alerting import Suppressor
-from .content import Content
 from .protocol import (
     DEFAULT_CONFIGURATION,
     INFO_CARDS,
     MAX_CARDS,
     Configuration,
+    ConfigurationOption,
     HookRequest,
-    configuration_options,
     read_configuration,
 )
-from .rules import TOPIC_SPECS, Finding
+from .rules import Finding
 
 __all__ = [
     "CONFIGURED",
@@ -39,13 +40,15 @@ def removed_by_configuration(reason: str) -> bool:
     return reason.startswith(CONFIGURED)
 
 
-def client_configuration(request: HookRequest, content: Content) -> Configuration:
+def client_configuration(
+    request: HookRequest, options: Mapping[str, Sequence[ConfigurationOption]]
+) -> Configuration:
     """The configuration the request sends, checked against the options its hook's service
-    offers with this content; ``BadRequest`` names a bad option."""
+    offers (``options``: per hook, compiled with the profile); ``BadRequest`` names a bad
+    option."""
     if not request.extension:
         return DEFAULT_CONFIGURATION
-    options = configuration_options(content, TOPIC_SPECS, request.hook)
-    return read_configuration(request.extension, options)
+    return read_configuration(request.extension, options[request.hook])
 
 
 def configured(suppress: Suppressor | None, configuration: Configuration) -> Suppressor | None:

@@ -180,7 +180,7 @@ class CdsService:
     ) -> HookResult:
         profile = self.profile_for(caller)
         # A bad option is a 400 before any data is fetched.
-        configuration = client_configuration(request, profile.content)
+        configuration = client_configuration(request, profile.configuration_options)
         data = self.gather(request, profile, caller=caller, inline=inline)
         hashed = patient_hash(self.settings.patient_hash_key, request.patient_id)
         silenced: list[Finding] = []

@@ -17,7 +17,14 @@ from .alerting import SnoozePolicy
 from .content import Content, load_content
 from .engine import Engine
 from .gathering import DEFAULT_SERVER_OPTIONS, FhirServerOptions
-from .protocol import OPTIONAL_PREFETCH, discovery_document, prefetch_templates
+from .protocol import (
+    OPTIONAL_PREFETCH,
+    SERVICES,
+    ConfigurationOption,
+    configuration_options,
+    discovery_document,
+    prefetch_templates,
+)
 from .rules import ADVICE_SPEC, TOPIC_SPECS
 
 if TYPE_CHECKING:  # the trust package (and JWT) is imported only when a trust file is used
@@ -33,6 +40,8 @@ class Profile:
     optional_keys: frozenset[str]
     discovery: Mapping[str, Any]
     snooze: SnoozePolicy
+    configuration_options: Mapping[str, tuple[ConfigurationOption, ...]]
+    """Per hook, the configuration options its service offers (as discovery lists them)."""
     fhir: FhirServerOptions = DEFAULT_SERVER_OPTIONS
     """How fallback searches talk to this client's FHIR server."""
     cds_hooks_version: str = "2.0"
@@ -60,6 +69,10 @@ def build_profile(
         optional_keys=OPTIONAL_PREFETCH,
         discovery=discovery_document(content, TOPIC_SPECS, public_base_url=public_base_url),
         snooze=SnoozePolicy.from_content(content),
+        configuration_options={
+            service.hook: configuration_options(content, TOPIC_SPECS, service.hook)
+            for service in SERVICES.values()
+        },
         fhir=fhir,
         cds_hooks_version=cds_hooks_version,
     )
